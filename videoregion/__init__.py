@@ -1,0 +1,3 @@
+"""videoregion: a time-inflated RegionViT for video action recognition."""
+
+__version__ = "0.1.0"
