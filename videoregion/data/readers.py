@@ -131,6 +131,8 @@ class DecordReader:
         try:
             self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
         except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
+            if "cannot find video stream" in str(e):
+                raise VideoError(path, "no video stream") from None
             raise VideoError(path, f"cannot open: {_first_line(e)}") from None
         self.num_frames = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())

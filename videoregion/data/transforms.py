@@ -195,6 +195,8 @@ class TestTransform:
     (T, C, H, W) -> (C, T, crop_size, crop_size) uint8; deterministic.
     """
 
+    __test__ = False  # not a pytest test class despite the name
+
     crop_size: int
     num_crops: int = 1
 
