@@ -140,7 +140,7 @@ def test_mostly_unreadable_data_stops_with_a_clear_error(tmp_path, make_cfg):
 class StalledReader:
     """A backend whose decoder never answers."""
 
-    def __init__(self, path, threads=1):
+    def __init__(self, path, threads=1, short_side=None):
         self.path, self.num_frames, self.fps = path, 40, 30.0
 
     def get_frames(self, indices, short_side=None, layout="THWC"):

@@ -144,3 +144,26 @@ def test_timeout_gives_up_on_a_stalled_call():
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown decoding backend"):
         open_video("x.mp4", backend="opencv")
+
+
+def test_decord_reader_ignores_the_global_bridge(lossless):
+    import decord
+
+    path, frames = lossless
+    decord.bridge.set_bridge("torch")  # what importing pytorchvideo.data's decord backend does
+    try:
+        assert torch.equal(open_video(path, "decord").get_frames([3, 4]), torch.from_numpy(frames[[3, 4]]))
+    finally:
+        decord.bridge.set_bridge("native")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_short_side_given_at_open(lossless, backend):
+    path, _ = lossless
+    opened_scaled = open_video(path, backend, short_side=32)
+    plain = open_video(path, backend)
+    assert opened_scaled.num_frames == plain.num_frames == 40
+    a = opened_scaled.get_frames([0, 30], short_side=32)
+    assert torch.equal(a, plain.get_frames([0, 30], short_side=32)) and a.shape == (2, 32, 43, 3)
+    assert opened_scaled.get_frames([0], short_side=40).shape == (1, 40, 53, 3)
+    assert torch.equal(opened_scaled.get_frames([5]), plain.get_frames([5]))

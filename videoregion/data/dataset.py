@@ -144,6 +144,7 @@ class VideoDataset(Dataset):
 
     def decode_clip(self, path: str, temporal_view: int | None, generator: torch.Generator) -> torch.Tensor:
         """The frames of one clip, (T, C, H, W) uint8, short side as the transform asks."""
-        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads)
+        short_side = self.transform.decode_size(generator)
+        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
         indices = self.sampler(reader.num_frames, reader.fps, temporal_view, self.num_temporal_views, generator)
-        return reader.get_frames(indices.tolist(), short_side=self.transform.decode_size(generator), layout="TCHW")
+        return reader.get_frames(indices.tolist(), short_side=short_side, layout="TCHW")

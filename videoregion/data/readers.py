@@ -16,6 +16,7 @@ can skip the video and report why. A stalled decoder is handled by :func:`run_wi
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("THWC", "TCHW", "CTHW")
+ZERO_FPS = "zero frame rate"
 
 
 class VideoError(RuntimeError):
@@ -96,6 +98,10 @@ def _check_indices(reader: VideoReader, indices: Sequence[int]) -> list[int]:
     return indices
 
 
+def _bad_rate(fps: float) -> str:
+    return ZERO_FPS if fps == 0 else f"invalid frame rate {fps}"
+
+
 def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
     """(T, H, W, C) -> the requested layout (a view, no copy)."""
     if layout == "THWC":
@@ -116,32 +122,26 @@ def _first_line(error: BaseException) -> str:
 
 # ----------------------------------------------------------------------------- decord
 class DecordReader:
-    """decord.VideoReader, reopened at the scaled size when a short side is asked for.
+    """decord.VideoReader, opened at the scaled size (decord scales only when it opens a file).
 
-    decord scales only when the reader is created (``width``/``height``) and does not report the
-    frame size, so the size is read once from the container header with PyAV (under a millisecond).
+    decord does not report the frame size, so the native size is read from the container header
+    with PyAV once per file and process (:func:`_native_size`). Pass the short side to
+    :func:`open_video` to open once at the right size; ``get_frames`` with another short side
+    opens a second reader.
     """
 
-    def __init__(self, path: str, threads: int = 1):
-        import decord
-
+    def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
         _check_file(path)
         self.path = path
         self._threads = threads
-        try:
-            self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
-        except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
-            if "cannot find video stream" in str(e):
-                raise VideoError(path, "no video stream") from None
-            raise VideoError(path, f"cannot open: {_first_line(e)}") from None
-        self.num_frames = len(self._reader)
-        self.fps = float(self._reader.get_avg_fps())
+        self._readers: dict[tuple[int, int] | None, object] = {}
+        first = self._reader_for(short_side)
+        self.num_frames = len(first)
+        self.fps = float(first.get_avg_fps())
         if self.num_frames <= 0:
             raise VideoError(path, "no frames")
         if not self.fps > 0 or not math.isfinite(self.fps):
-            raise VideoError(path, f"invalid frame rate {self.fps}")
-        self._size: tuple[int, int] | None = None
-        self._scaled: dict[tuple[int, int], object] = {}
+            raise VideoError(path, _bad_rate(self.fps))
 
     @property
     def duration(self) -> float:
@@ -150,44 +150,57 @@ class DecordReader:
     @property
     def size(self) -> tuple[int, int]:
         """Native (height, width)."""
-        if self._size is None:
-            self._size = _probe_size(self.path)
-        return self._size
+        return _native_size(self.path, os.stat(self.path).st_mtime_ns)
+
+    def _target(self, short_side: int | None) -> tuple[int, int] | None:
+        """(height, width) to open at, None for the native size."""
+        if short_side is None:
+            return None
+        target = scaled_size(*self.size, short_side)
+        return None if target == self.size else target
 
     def _reader_for(self, short_side: int | None):
         import decord
 
-        if short_side is None:
-            return self._reader
-        height, width = self.size
-        target = scaled_size(height, width, short_side)
-        if target == (height, width):
-            return self._reader
-        if target not in self._scaled:
-            self._scaled[target] = decord.VideoReader(
-                self.path, ctx=decord.cpu(0), width=target[1], height=target[0], num_threads=self._threads
-            )
-        return self._scaled[target]
+        target = self._target(short_side)
+        if target not in self._readers:
+            height, width = target or (-1, -1)
+            try:
+                self._readers[target] = decord.VideoReader(
+                    self.path, ctx=decord.cpu(0), width=width, height=height, num_threads=self._threads
+                )
+            except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
+                if "cannot find video stream" in str(e):
+                    raise VideoError(self.path, "no video stream") from None
+                raise VideoError(self.path, f"cannot open: {_first_line(e)}") from None
+        return self._readers[target]
 
     def get_frames(
         self, indices: Sequence[int], short_side: int | None = None, layout: str = "THWC"
     ) -> torch.Tensor:
         indices = _check_indices(self, indices)
         try:
-            frames = self._reader_for(short_side).get_batch(indices).asnumpy()
+            frames = _as_numpy(self._reader_for(short_side).get_batch(indices))
+        except VideoError:
+            raise
         except Exception as e:
-            if short_side is not None and "DECORDArrayCopyFromTo" in str(e):
+            if self._target(short_side) is not None and "DECORDArrayCopyFromTo" in str(e):
                 # decord 0.6 fails on some frame widths (16, 24, 48, 72 ...); resize ourselves.
-                frames = _resize_thwc(self._decode(self._reader, indices), short_side)
+                frames = _resize_thwc(self._decode(self._reader_for(None), indices), short_side)
             else:
                 raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
         return _to_layout(torch.from_numpy(frames), layout)
 
     def _decode(self, reader, indices: list[int]) -> np.ndarray:
         try:
-            return reader.get_batch(indices).asnumpy()
+            return _as_numpy(reader.get_batch(indices))
         except Exception as e:
             raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+
+
+def _as_numpy(batch) -> np.ndarray:
+    """decord's output as numpy, whichever global bridge is set (pytorchvideo sets "torch")."""
+    return batch.numpy() if isinstance(batch, torch.Tensor) else batch.asnumpy()
 
 
 def _resize_thwc(frames: np.ndarray, short_side: int) -> np.ndarray:
@@ -198,7 +211,9 @@ def _resize_thwc(frames: np.ndarray, short_side: int) -> np.ndarray:
     return F.resize(tchw, size, antialias=True).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def _probe_size(path: str) -> tuple[int, int]:
+@functools.lru_cache(maxsize=65536)
+def _native_size(path: str, mtime_ns: int) -> tuple[int, int]:
+    """(height, width) from the container header; cached per (path, modification time)."""
     import av
 
     try:
@@ -218,8 +233,8 @@ class PyAVReader:
     decodes (headers that overstate the length) repeat the last decoded frame.
     """
 
-    def __init__(self, path: str, threads: int = 1):
-        import av
+    def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
+        import av  # (PyAV scales any frame on conversion: ``short_side`` needs no preparation)
 
         _check_file(path)
         self.path = path
@@ -236,9 +251,9 @@ class PyAVReader:
         self._stream = stream
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
-        if not self.fps > 0:
+        if not self.fps > 0 or not math.isfinite(self.fps):
             self.close()
-            raise VideoError(path, "invalid frame rate 0")
+            raise VideoError(path, _bad_rate(self.fps))
         self._time_base = stream.time_base or Fraction(1, 1)
         self._start = stream.start_time or 0
         self.num_frames = stream.frames or self._frames_from_duration()
@@ -326,11 +341,15 @@ def _nearest_decoded(index: int, found: dict[int, np.ndarray]) -> int:
 READERS: dict[str, Callable[..., VideoReader]] = {"decord": DecordReader, "pyav": PyAVReader}
 
 
-def open_video(path: str, backend: str = "decord", threads: int = 1) -> VideoReader:
-    """Open ``path`` with a registered backend; a :class:`VideoError` when it cannot be read."""
+def open_video(path: str, backend: str = "decord", threads: int = 1, short_side: int | None = None) -> VideoReader:
+    """Open ``path`` with a registered backend; a :class:`VideoError` when it cannot be read.
+
+    ``short_side``: the short side later ``get_frames`` calls will ask for, so that a backend
+    that scales only when it opens a file (decord) opens it once, at that size.
+    """
     if backend not in READERS:
         raise ValueError(f"unknown decoding backend {backend!r}; registered: {sorted(READERS)}")
-    return READERS[backend](path, threads=threads)
+    return READERS[backend](path, threads=threads, short_side=short_side)
 
 
 # ----------------------------------------------------------------------------- stalls
