@@ -184,31 +184,17 @@ class DecordReader:
         except VideoError:
             raise
         except Exception as e:
-            if self._target(short_side) is not None and "DECORDArrayCopyFromTo" in str(e):
-                # decord 0.6 fails on some frame widths (16, 24, 48, 72 ...); resize ourselves.
-                frames = _resize_thwc(self._decode(self._reader_for(None), indices), short_side)
-            else:
+            if "DECORDArrayCopyFromTo" not in str(e):
                 raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+            # decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 ...): PyAV numbers the
+            # frames the same way and scales with the same swscale filter.
+            return PyAVReader(self.path, threads=self._threads).get_frames(indices, short_side, layout)
         return _to_layout(torch.from_numpy(frames), layout)
-
-    def _decode(self, reader, indices: list[int]) -> np.ndarray:
-        try:
-            return _as_numpy(reader.get_batch(indices))
-        except Exception as e:
-            raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
 
 
 def _as_numpy(batch) -> np.ndarray:
     """decord's output as numpy, whichever global bridge is set (pytorchvideo sets "torch")."""
     return batch.numpy() if isinstance(batch, torch.Tensor) else batch.asnumpy()
-
-
-def _resize_thwc(frames: np.ndarray, short_side: int) -> np.ndarray:
-    import torchvision.transforms.v2.functional as F
-
-    tchw = torch.from_numpy(frames).permute(0, 3, 1, 2)
-    size = list(scaled_size(tchw.shape[-2], tchw.shape[-1], short_side))
-    return F.resize(tchw, size, antialias=True).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 @functools.lru_cache(maxsize=65536)
