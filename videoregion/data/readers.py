@@ -113,7 +113,8 @@ def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
-def _first_line(error: BaseException) -> str:
+def _short_message(error: BaseException) -> str:
+    """One line for a report: the last line of the message (decord's C++ traces end with it)."""
     text = str(error).strip().splitlines()
     # decord prefixes its messages with a timestamp and a source location; keep the message.
     line = text[-1] if text else type(error).__name__
@@ -172,7 +173,7 @@ class DecordReader:
             except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
                 if "cannot find video stream" in str(e):
                     raise VideoError(self.path, "no video stream") from None
-                raise VideoError(self.path, f"cannot open: {_first_line(e)}") from None
+                raise VideoError(self.path, f"cannot open: {_short_message(e)}") from None
         return self._readers[target]
 
     def get_frames(
@@ -185,7 +186,7 @@ class DecordReader:
             raise
         except Exception as e:
             if "DECORDArrayCopyFromTo" not in str(e):
-                raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+                raise VideoError(self.path, f"decoding failed: {_short_message(e)}") from None
             # decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 ...): PyAV numbers the
             # frames the same way and scales with the same swscale filter.
             return PyAVReader(self.path, threads=self._threads).get_frames(indices, short_side, layout)
@@ -207,7 +208,7 @@ def _native_size(path: str, mtime_ns: int) -> tuple[int, int]:
             stream = container.streams.video[0]
             return stream.codec_context.height, stream.codec_context.width
     except Exception as e:
-        raise VideoError(path, f"cannot read the frame size: {_first_line(e)}") from None
+        raise VideoError(path, f"cannot read the frame size: {_short_message(e)}") from None
 
 
 # ----------------------------------------------------------------------------- pyav
@@ -227,7 +228,7 @@ class PyAVReader:
         try:
             self._container = av.open(path)
         except Exception as e:
-            raise VideoError(path, f"cannot open: {_first_line(e)}") from None
+            raise VideoError(path, f"cannot open: {_short_message(e)}") from None
         if not self._container.streams.video:
             self._container.close()
             raise VideoError(path, "no video stream")
@@ -291,7 +292,7 @@ class PyAVReader:
                 # The seek landed after the first wanted frame (broken index): start over from 0.
                 found = self._decode_range(0, max(indices), set(indices), height, width, seek=False)
         except Exception as e:
-            raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+            raise VideoError(self.path, f"decoding failed: {_short_message(e)}") from None
         if not found:
             raise VideoError(self.path, "no frames decoded")
         frames = np.stack([found[_nearest_decoded(i, found)] for i in indices])
