@@ -152,8 +152,9 @@ def test_stalled_decoder_is_given_up_on(kinetics_root, make_cfg, monkeypatch):
     cfg = make_cfg(kinetics_root, **{"DATA.DECODING_BACKEND": "stalled", "DATA.DECODE_TIMEOUT": 0.2})
     dataset = build_dataset(cfg, "val")
     start = time.perf_counter()
-    item = dataset[0]
+    item = dataset[2]
     assert "clip" not in item and "stalled" in item["skipped"][0][1]
+    assert item["video_index"] == 2 and item["path"].endswith("videos/2.mp4")
     assert time.perf_counter() - start < 5
 
 

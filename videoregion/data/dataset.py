@@ -3,7 +3,8 @@
 An index addresses one view of one video (``index = video_index * num_views + view_index``;
 ``view_index = temporal_view * num_spatial_views + spatial_view``). Loading a view is three
 steps, each a pluggable callable: :func:`~.readers.open_video` (decode), a frame sampler
-(:mod:`.sampling`) and a clip transform (:mod:`.transforms`).
+(:mod:`.sampling`) and a clip transform (:mod:`.transforms`). At test time all clips of a video
+are decoded in one pass and kept while its views are read (views come in order).
 
 Decode failures are handled in one place, :meth:`VideoDataset.__getitem__`: a
 :class:`~.readers.VideoError` (or a stalled decoder) is recorded in the item's ``skipped`` list;
@@ -109,13 +110,14 @@ class VideoDataset(Dataset):
         video_index, view_index = divmod(index, self.num_views)
         generator = item_generator(self.seed, epoch, index)
         skipped: list[tuple[str, str]] = []
-        for _ in range(self.max_retries + 1):
+        for attempt in range(self.max_retries + 1):
+            if attempt:  # training only: another video in place of the unreadable one
+                video_index = int(torch.randint(self.num_videos, (), generator=generator))
             record = self.records[video_index]
             try:
                 clip = self.load_view(record.path, view_index, generator)
             except VideoError as e:
                 skipped.append((record.path, e.reason))
-                video_index = int(torch.randint(self.num_videos, (), generator=generator))
                 continue
             return {"clip": clip, "label": record.label, "video_index": video_index,
                     "view_index": view_index, "path": record.path, "skipped": skipped}
