@@ -204,3 +204,12 @@ def test_test_clips_decoded_in_one_pass_match_clip_by_clip(tmp_path, make_cfg):
     for view, clip in enumerate(clips):
         indices = dataset.sampler(60, 30.0, view, 4, None)
         assert torch.equal(clip, reader.get_frames(indices.tolist(), layout="TCHW"))
+
+
+def test_group_nearby_clips():
+    from videoregion.data.dataset import group_nearby
+
+    clip = lambda start: torch.arange(start, start + 64, 4)  # frames start .. start + 60
+    assert group_nearby([clip(s) for s in (0, 26, 52, 100)]) == [[0, 1, 2, 3]]  # overlapping
+    assert group_nearby([clip(s) for s in (0, 100, 1000, 1050, 3000)]) == [[0, 1], [2, 3], [4]]
+    assert group_nearby([clip(0)]) == [[0]]

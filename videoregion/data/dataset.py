@@ -31,7 +31,7 @@ from .annotations import VideoRecord
 from .readers import VideoError, open_video, run_with_timeout
 from .sampling import FrameSampler
 
-__all__ = ["ClipTransform", "VideoDataset", "item_generator"]
+__all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +151,36 @@ class VideoDataset(Dataset):
         return reader.get_frames(indices.tolist(), short_side=short_side, layout="TCHW")
 
     def decode_test_clips(self, path: str) -> list[torch.Tensor]:
-        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view, in one decoding pass.
+        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view.
 
-        Test clips overlap and cover the video; one sorted read decodes each frame at most once,
-        where one read per clip would go back to a key frame every time.
+        Clips that overlap or nearly touch are read together, in one sorted pass that decodes
+        each frame at most once (one read per clip would go back to a key frame every time);
+        clips far apart in a long video are read separately, each after its own seek.
         """
         short_side = self.transform.decode_size(None)
         reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
         clips = [self.sampler(reader.num_frames, reader.fps, view, self.num_temporal_views, None)
                  for view in range(self.num_temporal_views)]
-        wanted = torch.cat(clips).unique(sorted=True)
-        frames = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
-        return [frames[torch.searchsorted(wanted, clip)] for clip in clips]
+        frames: list[torch.Tensor | None] = [None] * len(clips)
+        for run in group_nearby(clips):
+            wanted = torch.cat([clips[i] for i in run]).unique(sorted=True)
+            decoded = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
+            for i in run:
+                frames[i] = decoded[torch.searchsorted(wanted, clips[i])]
+        return frames
+
+
+def group_nearby(clips: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Clip numbers grouped into runs whose frame ranges overlap or lie less than a clip apart.
+
+    ``clips``: frame indices per clip, clips in order of their first frame.
+    """
+    runs: list[list[int]] = []
+    end = None
+    for i, clip in enumerate(clips):
+        first, last = int(clip.min()), int(clip.max())
+        if end is None or first - end > last - first + 1:
+            runs.append([])
+        runs[-1].append(i)
+        end = last if end is None else max(end, last)
+    return runs
