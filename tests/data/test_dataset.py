@@ -114,14 +114,15 @@ def test_bad_videos_in_training_are_replaced_and_listed(tmp_path, make_cfg, capl
     assert len(warned) == 5  # once per path, although drawn again and again
 
 
-def test_bad_videos_at_test_time_are_left_out_and_counted(tmp_path, make_cfg):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_bad_videos_at_test_time_are_left_out_and_counted(tmp_path, make_cfg, workers):
     root, paths = write_kinetics(str(tmp_path / "data"), num_videos=4)
     with open(paths[2], "wb") as f:
         f.write(b"\x00" * 100)
-    cfg = make_cfg(root)
+    cfg = make_cfg(root, **{"DATA_LOADER.NUM_WORKERS": workers})
     loader = build_loader(cfg, "test")
-    seen = [int(v) for b in loader for v in b["video_index"]]
-    assert sorted(set(seen)) == [0, 1, 3] and len(seen) == 18
+    seen = [(int(v), int(w)) for b in loader for v, w in zip(b["video_index"], b["view_index"])]
+    assert sorted(seen) == [(v, w) for v in (0, 1, 3) for w in range(6)]
     assert loader.skip_report.num_skipped == 1 and loader.skip_report.num_failed_reads == 6
     assert "1 videos skipped" in loader.skip_report.summary()
 

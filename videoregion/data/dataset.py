@@ -20,7 +20,6 @@ hands the epoch to the dataset with each index (``(index, epoch)``).
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -32,8 +31,6 @@ from .readers import VideoError, open_video, run_with_timeout
 from .sampling import FrameSampler
 
 __all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator"]
-
-logger = logging.getLogger(__name__)
 
 
 class ClipTransform(Protocol):
