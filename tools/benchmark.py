@@ -1,6 +1,6 @@
 """Speed and memory of RegionViT-3D beside video peers, all measured in one run (issue 7).
 
-    python tools/benchmark.py                                  # full default run (about 15 min on 2 CPU cores)
+    python tools/benchmark.py                                  # full default run (31 min on 2 shared CPU cores, ~10 GB)
     python tools/benchmark.py --quick                          # tiny settings, seconds
     python tools/benchmark.py --models regionvit3d_small,mvit_base_16x4 --frames 16,32 \\
         --json bench.json --plot bench.png
