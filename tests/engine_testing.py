@@ -14,6 +14,7 @@ class TinyVideoNet(nn.Module):
         self.stem = nn.Conv3d(3, width, kernel_size=3, padding=1)
         self.time_embed = nn.Parameter(torch.zeros(1, width, 4, 1, 1))
         self.norm = nn.LayerNorm(width)
+        self.drop = nn.Dropout(0.2)  # randomness a resumed run must replay
         self.head = nn.Linear(width, num_classes)
         self.num_classes = num_classes
         self.num_layers = 3
@@ -22,7 +23,7 @@ class TinyVideoNet(nn.Module):
         x = self.stem(x)
         x = x + self.time_embed[:, :, : x.shape[2]].mean(dim=2, keepdim=True)
         x = x.relu().mean(dim=(2, 3, 4))  # (B, width)
-        return self.head(self.norm(x))
+        return self.head(self.drop(self.norm(x)))
 
     def no_weight_decay(self) -> set[str]:
         return {"time_embed"}

@@ -17,14 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .distributed import all_reduce_mean, get_world_size, unwrap_model
+from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
+from .distributed import all_reduce_mean, barrier, get_world_size, unwrap_model
 from .ema import ModelEma
 from .scheduler import WarmupCosineSchedule
 from .stats import StatsWriter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NonFiniteLossError", "Precision", "TrainState", "classification_loss", "train_one_epoch"]
+__all__ = ["LoopSettings", "NonFiniteLossError", "Precision", "TrainState", "classification_loss", "fit", "train_one_epoch"]
 
 BatchTransform = Callable[[dict, torch.device], tuple[torch.Tensor, torch.Tensor]]
 
@@ -58,6 +59,18 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits, targets)
 
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop runs (from cfg.SOLVER / cfg.TRAIN)."""
+
+    max_epoch: int
+    accum_iters: int = 1  # micro-batches per optimizer step
+    clip_grad_norm: float = 0.0  # 0: no clipping
+    log_period: int = 10  # iterations between train_iter stats records
+    eval_period: int = 1  # epochs between validations (0: never)
+    checkpoint_period: int = 1  # epochs between checkpoints
+
+
 @dataclass
 class TrainState:
     """Everything a resumed run needs besides the config: weights, optimizer, schedule, counters."""
@@ -72,8 +85,6 @@ class TrainState:
     extra: dict = field(default_factory=dict)  # written as is: "cfg", "class_names", ...
 
     def state_dict(self) -> dict:
-        from .checkpoint import capture_rng_state
-
         return {
             "model": unwrap_model(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -88,8 +99,6 @@ class TrainState:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a checkpoint written by :meth:`state_dict` (same model, same optimizer groups)."""
-        from .checkpoint import restore_rng_state
-
         unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -121,11 +130,8 @@ def train_one_epoch(
     *,
     device: torch.device,
     precision: Precision,
-    accum_iters: int = 1,
-    clip_grad_norm: float = 0.0,
+    settings: LoopSettings | None = None,
     stats: StatsWriter | None = None,
-    log_period: int = 10,
-    num_epochs: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Train ``state.model`` on every batch of ``loader`` once; returns the epoch's stats record.
@@ -134,6 +140,8 @@ def train_one_epoch(
     ``accum_iters`` micro-batches and the last one. A non-finite loss (after averaging over
     processes, so every process stops together) raises NonFiniteLossError naming the iteration.
     """
+    settings = settings or LoopSettings(max_epoch=state.epoch + 1)
+    accum_iters, log_period = settings.accum_iters, settings.log_period
     model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
     model.train()
     num_iters = len(loader)  # type: ignore[arg-type]
@@ -141,7 +149,7 @@ def train_one_epoch(
     total_loss, total_clips, lr = 0.0, 0, scheduler.last_lr
     start = tick = time.perf_counter()
     bar = tqdm(total=num_iters, disable=not progress, dynamic_ncols=True, leave=False,
-               desc=f"epoch {state.epoch + 1}" + (f"/{num_epochs}" if num_epochs else ""))
+               desc=f"epoch {state.epoch + 1}/{settings.max_epoch}")
     optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader):
         clips, targets = batch_transform(batch, device)
@@ -159,7 +167,7 @@ def train_one_epoch(
             scaled = loss / accum_iters
             (state.scaler.scale(scaled) if state.scaler is not None else scaled).backward()
         if ends_step:
-            lr = _optimizer_step(state, clip_grad_norm)
+            lr = _optimizer_step(state, settings.clip_grad_norm)
         batch_clips = clips.shape[0] * world
         total_loss += global_loss.item() * batch_clips
         total_clips += batch_clips
@@ -201,3 +209,43 @@ def _optimizer_step(state: TrainState, clip_grad_norm: float) -> float:
     if state.ema is not None:
         state.ema.update(unwrap_model(state.model))
     return lr
+
+
+def fit(
+    state: TrainState,
+    loader: Iterable[dict],
+    batch_transform: BatchTransform,
+    *,
+    device: torch.device,
+    precision: Precision,
+    settings: LoopSettings,
+    manager: CheckpointManager | None = None,
+    stats: StatsWriter | None = None,
+    validate: Callable[[TrainState], float] | None = None,
+    set_epoch: Callable[[int], None] | None = None,
+    main_process: bool = True,
+) -> TrainState:
+    """Train from ``state.epoch`` to ``settings.max_epoch``, validating and checkpointing on schedule.
+
+    ``validate(state)`` returns the metric the best checkpoint is chosen by (higher is better); the
+    last epoch is always validated and checkpointed. Only the main process writes checkpoints.
+    """
+    while state.epoch < settings.max_epoch:
+        if set_epoch is not None:
+            set_epoch(state.epoch)
+        record = train_one_epoch(state, loader, batch_transform, device=device, precision=precision,
+                                 settings=settings, stats=stats, progress=main_process)
+        state.epoch += 1
+        if stats is not None:
+            stats.write(record, step=state.epoch)
+        last = state.epoch == settings.max_epoch
+        is_best = False
+        if validate is not None and settings.eval_period > 0 and (state.epoch % settings.eval_period == 0 or last):
+            metric = validate(state)
+            is_best = metric > state.best_metric
+            state.best_metric = max(state.best_metric, metric)
+        if manager is not None and (state.epoch % settings.checkpoint_period == 0 or last):
+            if main_process:
+                manager.save(state.state_dict(), epoch=state.epoch, is_best=is_best)
+            barrier()
+    return state
