@@ -1,0 +1,200 @@
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import av
+import decord
+import numpy as np
+import pytest
+
+from videoregion.data import synthetic as S
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(size=32, num_frames=8)  # decord handles width 32 (not 16, 24 or 48)
+
+
+def tiny_video(class_index, seed=0, **kwargs):
+    rng = S.video_rng(seed, class_index, 0)
+    params = S.sample_params(rng, motion=S.CLASSES[class_index].motion, **{**TINY, **kwargs})
+    return params, S.render_frames(class_index, params)
+
+
+def decode_decord(path):
+    reader = decord.VideoReader(path, num_threads=1)
+    return reader.get_batch(list(range(len(reader)))).asnumpy()
+
+
+def decode_pyav(path):
+    with av.open(path) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+# ----------------------------------------------------------------------------- classes and frames
+
+def test_at_least_ten_classes_in_time_reversed_pairs():
+    assert len(S.CLASSES) >= 10 and len(S.CLASSES) % 2 == 0
+    assert len({c.name for c in S.CLASSES}) == len(S.CLASSES)
+    for i, cls in enumerate(S.CLASSES):
+        other = S.CLASSES[S.partner(i)]
+        assert S.partner(S.partner(i)) == i != S.partner(i)
+        assert other.motion == cls.motion and other.forward != cls.forward
+
+
+@pytest.mark.parametrize("class_index", range(len(S.CLASSES)))
+def test_a_class_played_backwards_is_its_partner(class_index):
+    params, frames = tiny_video(class_index)
+    assert frames.shape == (8, 32, 32, 3) and frames.dtype == np.uint8
+    other, reversed_params = S.reverse_params(class_index, params)
+    assert other == S.partner(class_index)
+    backwards = S.render_frames(other, reversed_params)
+    np.testing.assert_array_equal(backwards, frames[::-1])
+    # The same set of frames: no single frame tells the two classes apart.
+    assert sorted(f.tobytes() for f in backwards) == sorted(f.tobytes() for f in frames)
+    # ... while their order does: the partner with the same parameters is not the same video.
+    assert not np.array_equal(S.render_frames(other, params), frames)
+
+
+def test_render_is_a_pure_function_of_its_arguments():
+    params, frames = tiny_video(4)
+    np.testing.assert_array_equal(S.render_frames(4, params), frames)
+    _, other_seed = tiny_video(4, seed=1)
+    assert not np.array_equal(other_seed, frames)
+
+
+def object_stats(class_index, size=64, num_frames=16):
+    """Per frame: object centroid (x, y), object area and mean brightness, without noise."""
+    rng = S.video_rng(7, class_index, 0)
+    params = S.sample_params(rng, motion=S.CLASSES[class_index].motion, size=size,
+                             num_frames=num_frames)
+    params = dataclasses.replace(params, noise_std=0.0)
+    frames = S.render_frames(class_index, params).astype(float)
+    empty = S.render_frames(class_index, dataclasses.replace(params, alpha=(0.0, 0.0)))
+    weight = np.abs(frames - empty.astype(float)).sum(-1)  # (T, H, W): where the object shows
+    yy, xx = np.mgrid[0:size, 0:size]
+    mass = weight.sum((1, 2)) + 1e-9
+    return dict(x=(weight * xx).sum((1, 2)) / mass, y=(weight * yy).sum((1, 2)) / mass,
+                area=(weight > 30).sum((1, 2)), strength=mass, brightness=frames.mean((1, 2, 3)))
+
+
+@pytest.mark.parametrize("name, key, sign", [
+    ("move_right", "x", 1), ("move_left", "x", -1), ("move_down", "y", 1), ("move_up", "y", -1),
+    ("grow", "area", 1), ("shrink", "area", -1), ("brighten", "brightness", 1),
+    ("darken", "brightness", -1), ("appear", "strength", 1), ("disappear", "strength", -1),
+])
+def test_class_names_say_what_the_frames_do(name, key, sign):
+    class_index = [c.name for c in S.CLASSES].index(name)
+    values = object_stats(class_index)[key]
+    assert sign * (values[-1] - values[0]) > 0.25 * np.abs(values).max()
+
+
+def test_rotation_turns_the_object_half_a_turn_or_so():
+    for name, sign in [("rotate_cw", 1), ("rotate_ccw", -1)]:
+        class_index = [c.name for c in S.CLASSES].index(name)
+        params, _ = tiny_video(class_index)
+        turn = (params.angle[1] - params.angle[0]) * (1 if S.CLASSES[class_index].forward else -1)
+        assert sign * turn > 0.5 * np.pi
+
+
+# ----------------------------------------------------------------------------- datasets on disk
+
+def generate(out, fmt, seed=0):
+    return S.generate_dataset(str(out), fmt, seed=seed, videos_per_class=3, **TINY)
+
+
+def test_kinetics_layout_decodes_with_decord_and_pyav(tmp_path):
+    summary = generate(tmp_path, "kinetics")
+    names = json.loads((tmp_path / "classnames.json").read_text())
+    assert names == {c.name: i for i, c in enumerate(S.CLASSES)}
+    assert summary["num_videos"] == {"train": 12, "val": 12, "test": 12}
+    seen = set()
+    for split in ("train", "val", "test"):
+        for line in (tmp_path / f"{split}.csv").read_text().splitlines():
+            rel, label = line.split(" ")
+            assert rel.endswith(".mp4") and rel.split("/")[0] == S.CLASSES[int(label)].name
+            seen.add(rel)
+    assert len(seen) == 36
+    for rel in sorted(seen)[::9]:
+        path = str(tmp_path / "videos" / rel)
+        with av.open(path) as container:
+            assert container.streams.video[0].codec_context.name == "h264"
+        frames = decode_decord(path)
+        assert frames.shape == (8, 32, 32, 3)
+        np.testing.assert_array_equal(frames, decode_pyav(path))
+
+
+def test_ssv2_layout_decodes_with_decord_and_pyav(tmp_path):
+    generate(tmp_path, "ssv2")
+    labels = json.loads((tmp_path / "something-something-v2-labels.json").read_text())
+    assert sorted(int(v) for v in labels.values()) == list(range(len(S.CLASSES)))
+    ids = []
+    for name in ("train", "validation", "test"):
+        entries = json.loads((tmp_path / f"something-something-v2-{name}.json").read_text())
+        assert len(entries) == 12
+        for e in entries:
+            assert set(e) == {"id", "label", "template", "placeholders"}
+            index = int(labels[e["template"].replace("[", "").replace("]", "")])
+            assert e["label"] == e["template"].replace("[something]", e["placeholders"][0]).lower()
+            assert S.CLASSES[index].template == e["template"]
+            ids.append(e["id"])
+    assert len(set(ids)) == 36
+    path = str(tmp_path / "videos" / f"{ids[0]}.webm")
+    with av.open(path) as container:
+        assert container.streams.video[0].codec_context.name == "vp9"
+    frames = decode_decord(path)
+    assert frames.shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(frames, decode_pyav(path))
+
+
+@pytest.mark.parametrize("fmt", S.FORMATS)
+def test_same_seed_same_files_and_frames(tmp_path, fmt):
+    generate(tmp_path / "a", fmt)
+    generate(tmp_path / "b", fmt)
+    generate(tmp_path / "c", fmt, seed=1)
+    for root, _, files in os.walk(tmp_path / "a"):
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), tmp_path / "a")
+            assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    video = "move_right/move_right_0000.mp4" if fmt == "kinetics" else "1.webm"
+    a, b, c = (decode_decord(str(tmp_path / d / "videos" / video)) for d in "abc")
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="format"):
+        S.generate_dataset(str(tmp_path), "ucf", videos_per_class=3)
+    with pytest.raises(ValueError, match="videos_per_class=2"):
+        S.generate_dataset(str(tmp_path), videos_per_class=2)
+    with pytest.raises(ValueError, match="num_classes"):
+        S.generate_dataset(str(tmp_path), videos_per_class=3, num_classes=3)
+    with pytest.raises(ValueError, match="even"):
+        S.generate_dataset(str(tmp_path), videos_per_class=3, size=33)
+    assert S.split_counts(60, (0.7, 0.15, 0.15)) == (42, 9, 9)
+
+
+# ----------------------------------------------------------------------------- the tool
+
+def run_tool(*args):
+    env = {**os.environ, "PYTHONPATH": REPO}
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", "make_synthetic_dataset.py"),
+                           *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_tool_help():
+    result = run_tool("--help")
+    assert result.returncode == 0, result.stderr
+    assert "--videos-per-class" in result.stdout and "--format" in result.stdout
+
+
+def test_tool_writes_a_tiny_dataset(tmp_path):
+    result = run_tool("--out", str(tmp_path), "--format", "ssv2", "--videos-per-class", "3",
+                      "--num-classes", "4", "--size", "32", "--frames", "8", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 4 classes" in result.stdout
+    train = json.loads((tmp_path / "something-something-v2-train.json").read_text())
+    assert len(train) == 4 and all((tmp_path / "videos" / f"{e['id']}.webm").is_file()
+                                   for e in train)
+    bad = run_tool("--out", str(tmp_path / "bad"), "--videos-per-class", "2")
+    assert bad.returncode == 2 and "videos_per_class=2" in bad.stderr
