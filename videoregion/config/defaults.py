@@ -157,6 +157,19 @@ _C.DATA_LOADER.NUM_WORKERS = 4
 # Pin host memory for faster copies to the GPU.
 _C.DATA_LOADER.PIN_MEMORY = True
 
+# ----------------------------------------------------------------------------- synthetic data
+_C.SYNTHETIC = CfgNode()
+# Generate the built-in synthetic dataset (DATA.DATASET layout) in DATA.PATH_TO_DATA_DIR when that folder is missing.
+_C.SYNTHETIC.GENERATE = False
+# Videos per class, split 70/15/15 into train/val/test; MODEL.NUM_CLASSES classes (even, at most 12).
+_C.SYNTHETIC.VIDEOS_PER_CLASS = 60
+# Frame height and width of the generated videos, in pixels.
+_C.SYNTHETIC.SIZE = 64
+# Frames per generated video.
+_C.SYNTHETIC.NUM_FRAMES = 48
+# Seed of the generator (the same seed gives the same videos).
+_C.SYNTHETIC.SEED = 0
+
 # ----------------------------------------------------------------------------- run
 # GPUs per machine (0 runs on the CPU; -1 takes every visible GPU, none on a CPU-only machine).
 _C.NUM_GPUS = -1
