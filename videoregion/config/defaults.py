@@ -57,11 +57,35 @@ _C.DATA.DECODING_BACKEND = "decord"
 _C.DATA.DECODING_THREADS = 1
 # How test views of one video combine: "sum" of softmax scores or "max".
 _C.DATA.ENSEMBLE_METHOD = "sum"
+# Class-name file (one name per line, or json {name: index}), relative to PATH_TO_DATA_DIR; "" looks for classnames.txt / classids.json there, else numbers the MODEL.NUM_CLASSES classes (SSv2 reads its labels json).
+_C.DATA.CLASS_NAMES_FILE = ""
+# Train-time spatial sampling: "scale_crop" (short side from TRAIN_JITTER_SCALES, then a random crop) or "random_resized_crop".
+_C.DATA.TRAIN_CROP_MODE = "scale_crop"
+# Area fraction range of the random-resized crop.
+_C.DATA.TRAIN_RRC_SCALE = [0.08, 1.0]
+# Aspect-ratio range (width / height) of the random-resized crop.
+_C.DATA.TRAIN_RRC_RATIO = [0.75, 1.3333]
+# Random horizontal flip in training (turn off for SSv2, whose labels say left and right).
+_C.DATA.RANDOM_FLIP = True
+# Seconds a decoder may take for one clip before the video counts as unreadable (0: no limit).
+_C.DATA.DECODE_TIMEOUT = 30.0
+# Training: other videos drawn in place of an unreadable one before the item is given up.
+_C.DATA.MAX_RETRIES = 10
+# Stop with an error once more than this fraction of video reads failed (after 32 reads).
+_C.DATA.MAX_BAD_FRACTION = 0.5
 
 # ----------------------------------------------------------------------------- augmentation
 _C.AUG = CfgNode()
 # Apply RandAugment and random erasing in training.
 _C.AUG.ENABLE = False
+# RandAugment: operations applied per clip (0 turns RandAugment off).
+_C.AUG.NUM_OPS = 2
+# RandAugment: magnitude of every operation, out of AUG.NUM_MAGNITUDE_BINS - 1.
+_C.AUG.MAGNITUDE = 9
+# RandAugment: number of magnitude steps.
+_C.AUG.NUM_MAGNITUDE_BINS = 31
+# Random erasing: probability of erasing one box (the same in every frame) with noise.
+_C.AUG.RE_PROB = 0.25
 
 # ----------------------------------------------------------------------------- mixup
 _C.MIXUP = CfgNode()
@@ -69,6 +93,14 @@ _C.MIXUP = CfgNode()
 _C.MIXUP.ENABLE = False
 # Label smoothing applied to the (mixed) targets.
 _C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
+# Mixup weight ~ Beta(ALPHA, ALPHA); 0 turns mixup off.
+_C.MIXUP.ALPHA = 0.8
+# Cutmix weight ~ Beta(CUTMIX_ALPHA, CUTMIX_ALPHA); 0 turns cutmix off.
+_C.MIXUP.CUTMIX_ALPHA = 1.0
+# Probability that a batch is mixed at all.
+_C.MIXUP.PROB = 1.0
+# Probability of cutmix rather than mixup when both are on.
+_C.MIXUP.SWITCH_PROB = 0.5
 
 # ----------------------------------------------------------------------------- optimisation
 _C.SOLVER = CfgNode()
@@ -154,8 +186,12 @@ _C.DEMO.CHECKPOINT_FILE_PATH = ""
 _C.DATA_LOADER = CfgNode()
 # Loader worker processes per training process.
 _C.DATA_LOADER.NUM_WORKERS = 4
-# Pin host memory for faster copies to the GPU.
+# Pin host memory for faster copies to the GPU (only when NUM_GPUS > 0).
 _C.DATA_LOADER.PIN_MEMORY = True
+# Batches each worker prepares ahead.
+_C.DATA_LOADER.PREFETCH_FACTOR = 2
+# Seconds to wait for one batch from the workers before failing (0: forever); a backstop behind DATA.DECODE_TIMEOUT.
+_C.DATA_LOADER.TIMEOUT = 0
 
 # ----------------------------------------------------------------------------- synthetic data
 _C.SYNTHETIC = CfgNode()

@@ -1,0 +1,33 @@
+"""Video data: annotation files -> records -> decode -> sample indices -> frames -> transform -> batch.
+
+One module per arrow: :mod:`.annotations` (records), :mod:`.readers` (decode), :mod:`.sampling`
+(frame indices), :mod:`.transforms` (frames -> clip), :mod:`.dataset` (items, decode failures),
+:mod:`.loader` (batches, skip report), :mod:`.batch` (device-side normalisation and mixup).
+:mod:`.build` turns the config into all of these.
+"""
+
+from .annotations import AnnotationError, VideoRecord, load_annotations
+from .batch import BatchTransform, Mixup
+from .build import build_batch_transform, build_dataset, build_loader, build_transform, set_epoch
+from .dataset import VideoDataset
+from .loader import DataError, SkipReport, VideoLoader
+from .readers import VideoError, open_video
+
+__all__ = [
+    "AnnotationError",
+    "BatchTransform",
+    "DataError",
+    "Mixup",
+    "SkipReport",
+    "VideoDataset",
+    "VideoError",
+    "VideoLoader",
+    "VideoRecord",
+    "build_batch_transform",
+    "build_dataset",
+    "build_loader",
+    "build_transform",
+    "load_annotations",
+    "open_video",
+    "set_epoch",
+]

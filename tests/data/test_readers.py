@@ -1,0 +1,146 @@
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from videoregion.data.readers import READERS, VideoError, open_video, run_with_timeout, scaled_size
+
+from .videos import LOSSLESS, VP9, random_frames, ramp_frames, write_video
+
+BACKENDS = sorted(READERS)
+
+
+@pytest.fixture(scope="module")
+def lossless(tmp_path_factory):
+    frames = random_frames(40, height=48, width=64, seed=1)
+    path = write_video(str(tmp_path_factory.mktemp("v") / "lossless.mp4"), frames, **LOSSLESS)
+    return path, frames
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_round_trip_is_bit_exact(lossless, backend):
+    path, frames = lossless
+    reader = open_video(path, backend=backend)
+    assert reader.num_frames == 40 and reader.fps == pytest.approx(30.0)
+    assert reader.duration == pytest.approx(40 / 30)
+    # unordered, repeated, first and last, across several key frames (g=8)
+    indices = [0, 39, 5, 5, 17, 8, 9, 31, 2]
+    got = reader.get_frames(indices)
+    assert got.dtype == torch.uint8 and got.shape == (len(indices), 48, 64, 3)
+    assert torch.equal(got, torch.from_numpy(frames[indices]))
+
+
+def test_backends_agree_when_scaling(lossless):
+    path, _ = lossless
+    decord_frames, pyav_frames = (open_video(path, b).get_frames([3, 20, 39], short_side=32) for b in ("decord", "pyav"))
+    assert decord_frames.shape == pyav_frames.shape == (3, 32, 43, 3)
+    # both scale with swscale's bilinear filter; allow rounding differences only
+    assert (decord_frames.float() - pyav_frames.float()).abs().mean() < 2.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_layouts_and_scaling(lossless, backend):
+    path, frames = lossless
+    reader = open_video(path, backend=backend)
+    cthw = reader.get_frames([1, 2], layout="CTHW")
+    assert cthw.shape == (3, 2, 48, 64)
+    assert torch.equal(cthw.permute(1, 2, 3, 0), torch.from_numpy(frames[[1, 2]]))
+    assert reader.get_frames([1], short_side=24, layout="TCHW").shape == (1, 3, 24, 32)
+    assert reader.get_frames([1], short_side=36).shape == (1, 36, 48, 3)  # width 48 trips decord: falls back
+    with pytest.raises(IndexError, match="outside"):
+        reader.get_frames([40])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_webm_vp9(tmp_path, backend):
+    path = write_video(str(tmp_path / "v.webm"), ramp_frames(20), **VP9)
+    reader = open_video(path, backend=backend)
+    assert reader.num_frames == 20 and reader.fps == pytest.approx(30.0)
+    assert reader.get_frames([0, 19]).shape == (2, 48, 64, 3)
+
+
+def _truncated(tmp_path):
+    # faststart puts the index first: the file opens, later frames are gone
+    path = write_video(str(tmp_path / "full.mp4"), random_frames(60, seed=2), codec="libx264", pix_fmt="yuv420p")
+    import av
+
+    fast = str(tmp_path / "fast.mp4")
+    with av.open(path) as src, av.open(fast, "w", options={"movflags": "faststart"}) as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    data = open(fast, "rb").read()
+    with open(fast, "wb") as f:
+        f.write(data[: len(data) // 3])
+    return fast
+
+
+def bad_files(tmp_path):
+    """{case: (path, reason pattern)} for every kind of unreadable file."""
+    import av
+
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video\n")
+    with av.open(str(tmp_path / "noframes.mp4"), "w") as container:  # a video stream, never a frame
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()  # write the header although no packet follows
+        container.mux(stream.encode())
+    return {
+        "no frames": (str(tmp_path / "noframes.mp4"), "no frames|no video stream|cannot open"),
+        "missing": (str(tmp_path / "nowhere.mp4"), "missing file"),
+        "empty": (str(tmp_path / "empty.mp4"), "empty file"),
+        "not a video": (str(tmp_path / "text.mp4"), "cannot open"),
+        "truncated": (_truncated(tmp_path), "decoding failed|cannot open|no frames"),
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unreadable_files_raise_video_error(tmp_path, backend):
+    for case, (path, reason) in bad_files(tmp_path).items():
+        with pytest.raises(VideoError, match=reason) as info:
+            open_video(path, backend=backend).get_frames(list(range(0, 60, 4)))
+        assert info.value.path == path, case
+
+
+def test_no_video_stream(tmp_path):
+    import av
+
+    path = str(tmp_path / "audio.mp4")
+    with av.open(path, "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    for backend in BACKENDS:
+        with pytest.raises(VideoError):
+            open_video(path, backend=backend)
+
+
+def test_scaled_size():
+    assert scaled_size(256, 340, 224) == (224, 298)
+    assert scaled_size(340, 256, 224) == (298, 224)
+    assert scaled_size(48, 64, None) == (48, 64)
+
+
+def test_timeout_gives_up_on_a_stalled_call():
+    release = threading.Event()
+    start = time.perf_counter()
+    with pytest.raises(VideoError, match="stalled"):
+        run_with_timeout(lambda: release.wait(30), timeout=0.2, path="slow.mp4")
+    assert time.perf_counter() - start < 5
+    release.set()
+    assert run_with_timeout(lambda: 7, timeout=1.0, path="x") == 7
+    with pytest.raises(ZeroDivisionError):
+        run_with_timeout(lambda: 1 / 0, timeout=1.0, path="x")
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown decoding backend"):
+        open_video("x.mp4", backend="opencv")

@@ -1,0 +1,282 @@
+"""Annotation files -> video records (path, label) and class names.
+
+Pure functions, one per released format, registered in :data:`ANNOTATION_LOADERS`:
+
+- ``kinetics``: the SlowFast csv (``path label`` per line, space- or comma-separated, no header) or
+  the official Kinetics csv (header ``label,youtube_id,time_start,time_end[,split...]``, videos
+  named ``<youtube_id>_<start:06d>_<end:06d>.mp4``), told apart by the header. Split files are
+  ``{train,val,test}.csv`` (the official ``validate.csv`` is accepted for val).
+- ``ssv2``: Something-Something v2's released json files (``something-something-v2-labels.json``
+  and ``-train.json`` / ``-validation.json``), videos ``<id>.webm``; test uses the validation list.
+
+Class names come from the annotations themselves (SSv2's labels file) or from a class-name file:
+a text file with one name per line (line i names label i) or a json mapping name -> index (as in
+SlowFast's ``classids.json``). Every problem is an :class:`AnnotationError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = [
+    "ANNOTATION_LOADERS",
+    "AnnotationError",
+    "VideoRecord",
+    "find_class_names_file",
+    "load_annotations",
+    "read_class_names",
+    "read_kinetics_csv",
+    "read_kinetics_official_csv",
+    "read_ssv2_json",
+    "read_ssv2_labels",
+]
+
+SPLITS = ("train", "val", "test")
+# Looked for in the annotation folder when no class-name file is configured.
+DEFAULT_CLASS_NAME_FILES = ("classnames.txt", "classids.json")
+OFFICIAL_KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+SSV2_LABELS = "something-something-v2-labels.json"
+SSV2_SPLIT_FILES = {
+    "train": "something-something-v2-train.json",
+    "val": "something-something-v2-validation.json",
+    "test": "something-something-v2-validation.json",
+}
+
+
+class AnnotationError(ValueError):
+    """An annotation file that cannot be used; the message names the file, line and problem."""
+
+    def __init__(self, path: str, problem: str, line: int | None = None):
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+        self.path, self.line, self.problem = path, line, problem
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One annotated video: its full path and integer label."""
+
+    path: str
+    label: int
+
+
+# ----------------------------------------------------------------------------- class names
+def read_class_names(path: str) -> list[str]:
+    """Class names ordered by label: a text file (one per line) or a json {name: index}."""
+    if not os.path.isfile(path):
+        raise AnnotationError(path, "class-name file not found")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise AnnotationError(path, f"not valid json: {e.msg}", e.lineno) from None
+        if isinstance(data, list) and all(isinstance(n, str) for n in data):
+            return data
+        if not isinstance(data, dict):
+            raise AnnotationError(path, "expected a json object {class name: index} or a list of names")
+        return _names_from_mapping(data, path)
+    names = text.splitlines()
+    while names and not names[-1].strip():
+        names.pop()
+    for number, name in enumerate(names, start=1):
+        if not name.strip():
+            raise AnnotationError(path, "empty class name", number)
+    names = [n.strip() for n in names]
+    if not names:
+        raise AnnotationError(path, "no class names")
+    return names
+
+
+def _names_from_mapping(mapping: dict, path: str) -> list[str]:
+    """{name: index} (index int or digit string, 0..N-1 each once) -> names ordered by index."""
+    by_index: dict[int, str] = {}
+    for name, index in mapping.items():
+        try:
+            index = int(index)
+        except (TypeError, ValueError):
+            raise AnnotationError(path, f"class {name!r} has a non-integer index {index!r}") from None
+        if index in by_index:
+            raise AnnotationError(path, f"classes {by_index[index]!r} and {name!r} share index {index}")
+        by_index[index] = name
+    if sorted(by_index) != list(range(len(by_index))):
+        raise AnnotationError(path, f"class indices must be 0..{len(by_index) - 1}, each once")
+    return [by_index[i] for i in range(len(by_index))]
+
+
+def find_class_names_file(data_dir: str, configured: str = "") -> str | None:
+    """The configured class-name file (relative to ``data_dir``), else a default one that exists."""
+    if configured:
+        return configured if os.path.isabs(configured) else os.path.join(data_dir, configured)
+    for name in DEFAULT_CLASS_NAME_FILES:
+        candidate = os.path.join(data_dir, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+# ----------------------------------------------------------------------------- kinetics
+_SLOWFAST_LINE = re.compile(r"(?P<path>.+?)[ ,\t]+(?P<label>[-+]?\d+)")
+
+
+def read_kinetics_csv(path: str, path_prefix: str, num_classes: int) -> list[VideoRecord]:
+    """SlowFast csv: ``<video path> <label>`` per line (space, tab or comma), blank lines skipped."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            match = _SLOWFAST_LINE.fullmatch(line)
+            if match is None:
+                raise AnnotationError(path, f"malformed line {line!r}; expected '<video path> <label>'", number)
+            label = int(match["label"])
+            if not 0 <= label < num_classes:
+                raise AnnotationError(path, f"label {label} out of range [0, {num_classes})", number)
+            records.append(VideoRecord(os.path.join(path_prefix, match["path"]), label))
+    return records
+
+
+def read_kinetics_official_csv(path: str, path_prefix: str, class_names: list[str]) -> list[VideoRecord]:
+    """Official Kinetics csv (header ``label,youtube_id,time_start,time_end,...``)."""
+    index = {name: i for i, name in enumerate(class_names)}
+    records = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in OFFICIAL_KINETICS_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AnnotationError(path, f"missing columns {missing} in the header", 1)
+        for row in reader:
+            number = reader.line_num
+            if None in row.values() or None in row:
+                raise AnnotationError(path, f"malformed line: expected {len(reader.fieldnames)} fields", number)
+            label = row["label"].strip()
+            if label not in index:
+                raise AnnotationError(path, f"unknown class {label!r}", number)
+            try:
+                start, end = int(float(row["time_start"])), int(float(row["time_end"]))
+            except ValueError:
+                raise AnnotationError(
+                    path, f"malformed times {row['time_start']!r}, {row['time_end']!r}", number
+                ) from None
+            name = f"{row['youtube_id'].strip()}_{start:06d}_{end:06d}.mp4"
+            records.append(VideoRecord(os.path.join(path_prefix, name), index[label]))
+    return records
+
+
+def _is_official_kinetics_csv(path: str) -> bool:
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().strip().lower()
+    return header.split(",")[:2] == ["label", "youtube_id"]
+
+
+def _kinetics_split_file(data_dir: str, split: str) -> str:
+    candidates = [f"{split}.csv"] + (["validate.csv"] if split == "val" else [])
+    for name in candidates:
+        path = os.path.join(data_dir, name)
+        if os.path.isfile(path):
+            return path
+    raise AnnotationError(os.path.join(data_dir, candidates[0]), f"missing {split} split file")
+
+
+def load_kinetics(
+    data_dir: str, split: str, path_prefix: str, class_names_file: str = "", num_classes: int = 400
+) -> tuple[list[VideoRecord], list[str]]:
+    """Records of one split and the class names (numbered when no class-name file exists)."""
+    path = _kinetics_split_file(data_dir, split)
+    names_file = find_class_names_file(data_dir, class_names_file)
+    class_names = read_class_names(names_file) if names_file else None
+    if _is_official_kinetics_csv(path):
+        if class_names is None:
+            raise AnnotationError(
+                path, "official Kinetics csv needs a class-name list (DATA.CLASS_NAMES_FILE or "
+                f"{' / '.join(DEFAULT_CLASS_NAME_FILES)} in {data_dir})"
+            )
+        return read_kinetics_official_csv(path, path_prefix, class_names), class_names
+    class_names = class_names or [str(i) for i in range(num_classes)]
+    return read_kinetics_csv(path, path_prefix, len(class_names)), class_names
+
+
+# ----------------------------------------------------------------------------- ssv2
+def _template_key(template: str) -> str:
+    """SSv2 train entries write ``[something]``; the labels file writes ``something``."""
+    return template.replace("[", "").replace("]", "")
+
+
+def _load_json(path: str, what: str):
+    if not os.path.isfile(path):
+        raise AnnotationError(path, f"missing {what}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise AnnotationError(path, f"not valid json: {e.msg}", e.lineno) from None
+
+
+def read_ssv2_labels(path: str) -> list[str]:
+    """``something-something-v2-labels.json`` ({template: "index"}) -> templates by index."""
+    data = _load_json(path, "SSv2 labels file")
+    if not isinstance(data, dict):
+        raise AnnotationError(path, "expected a json object {template: index}")
+    return _names_from_mapping(data, path)
+
+
+def read_ssv2_json(path: str, path_prefix: str, class_names: list[str],
+                   video_ext: str = ".webm") -> list[VideoRecord]:
+    """A split file (a json list of entries with ``id`` and ``template``) -> records."""
+    entries = _load_json(path, "SSv2 split file")
+    if not isinstance(entries, list):
+        raise AnnotationError(path, "expected a json list of entries")
+    index = {_template_key(name): i for i, name in enumerate(class_names)}
+    records = []
+    for number, entry in enumerate(entries):
+        where = f"entry {number}"
+        if not isinstance(entry, dict) or "id" not in entry or "template" not in entry:
+            raise AnnotationError(path, f"{where}: expected an object with 'id' and 'template', got {entry!r:.80}")
+        key = _template_key(str(entry["template"]))
+        if key not in index:
+            raise AnnotationError(path, f"{where} (id {entry['id']}): unknown class {entry['template']!r}")
+        records.append(VideoRecord(os.path.join(path_prefix, f"{entry['id']}{video_ext}"), index[key]))
+    return records
+
+
+def load_ssv2(
+    data_dir: str, split: str, path_prefix: str, class_names_file: str = "", num_classes: int = 174
+) -> tuple[list[VideoRecord], list[str]]:
+    """Records of one split; class names are the labels file's templates."""
+    labels = os.path.join(data_dir, class_names_file or SSV2_LABELS)
+    class_names = read_ssv2_labels(labels)
+    records = read_ssv2_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), path_prefix, class_names)
+    return records, class_names
+
+
+# ----------------------------------------------------------------------------- registry
+ANNOTATION_LOADERS: dict[str, Callable[..., tuple[list[VideoRecord], list[str]]]] = {
+    "kinetics": load_kinetics,
+    "ssv2": load_ssv2,
+}
+
+
+def load_annotations(
+    dataset: str, data_dir: str, split: str, path_prefix: str = "", class_names_file: str = "",
+    num_classes: int = 400,
+) -> tuple[list[VideoRecord], list[str]]:
+    """(records, class names) of ``split`` for a registered dataset layout."""
+    if dataset not in ANNOTATION_LOADERS:
+        raise ValueError(f"unknown dataset {dataset!r}; registered: {sorted(ANNOTATION_LOADERS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    if not os.path.isdir(data_dir):
+        raise AnnotationError(data_dir, "annotation folder not found (DATA.PATH_TO_DATA_DIR)")
+    records, class_names = ANNOTATION_LOADERS[dataset](
+        data_dir, split, path_prefix, class_names_file=class_names_file, num_classes=num_classes
+    )
+    if not records:
+        raise AnnotationError(data_dir, f"no videos in the {split} split")
+    return records, class_names

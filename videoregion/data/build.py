@@ -1,0 +1,174 @@
+"""Config -> data objects. The only module of :mod:`videoregion.data` that reads the config.
+
+    dataset = build_dataset(cfg, "train")
+    loader = build_loader(cfg, "train", dataset)
+    to_device = build_batch_transform(cfg, "train", num_classes=dataset.num_classes)
+    for epoch in range(epochs):
+        set_epoch(loader, epoch)
+        for batch in loader:
+            clips, targets = to_device(batch, device)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torchvision.transforms.v2 as T
+from fvcore.common.config import CfgNode
+from torch.utils.data import DistributedSampler
+
+from .annotations import SPLITS, load_annotations
+from .batch import BatchTransform, Mixup
+from .dataset import VideoDataset
+from .loader import EpochSampler, SkipReport, VideoLoader, collate_items, seed_worker
+from .readers import READERS
+from .sampling import dense_indices, segment_indices
+from .transforms import TestTransform, TrainTransform
+
+__all__ = ["build_batch_transform", "build_dataset", "build_loader", "build_transform", "set_epoch"]
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+
+
+def _world() -> tuple[int, int]:
+    """(world size, rank) of torch.distributed, (1, 0) when it is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+# Frame sampler of each dataset layout, from the config.
+_SAMPLERS: dict[str, Callable[[CfgNode], Callable]] = {
+    "kinetics": lambda cfg: functools.partial(
+        dense_indices, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
+        target_fps=cfg.DATA.TARGET_FPS,
+    ),
+    "ssv2": lambda cfg: functools.partial(segment_indices, num_frames=cfg.DATA.NUM_FRAMES),
+}
+
+
+def build_sampler(cfg: CfgNode) -> Callable:
+    if cfg.DATA.DATASET not in _SAMPLERS:
+        raise ValueError(f"DATA.DATASET {cfg.DATA.DATASET!r} unknown; expected one of {sorted(_SAMPLERS)}")
+    return _SAMPLERS[cfg.DATA.DATASET](cfg)
+
+
+def build_transform(cfg: CfgNode, split: str) -> TrainTransform | TestTransform:
+    """The clip transform of a split (train: augmentation; val: centre crop; test: N crops)."""
+    _check_split(split)
+    if split != "train":
+        num_crops = cfg.TEST.NUM_SPATIAL_CROPS if split == "test" else 1
+        return TestTransform(crop_size=cfg.DATA.TEST_CROP_SIZE, num_crops=num_crops)
+    aug = cfg.AUG
+    rand_augment = random_erasing = None
+    if aug.ENABLE and aug.NUM_OPS > 0:
+        rand_augment = T.RandAugment(num_ops=aug.NUM_OPS, magnitude=aug.MAGNITUDE,
+                                     num_magnitude_bins=aug.NUM_MAGNITUDE_BINS)
+    if aug.ENABLE and aug.RE_PROB > 0:
+        random_erasing = T.RandomErasing(p=aug.RE_PROB, value="random")
+    return TrainTransform(
+        crop_size=cfg.DATA.TRAIN_CROP_SIZE,
+        jitter_scales=tuple(cfg.DATA.TRAIN_JITTER_SCALES),
+        crop_mode=cfg.DATA.TRAIN_CROP_MODE,
+        rrc_scale=tuple(cfg.DATA.TRAIN_RRC_SCALE),
+        rrc_ratio=tuple(cfg.DATA.TRAIN_RRC_RATIO),
+        flip=cfg.DATA.RANDOM_FLIP,
+        rand_augment=rand_augment,
+        random_erasing=random_erasing,
+    )
+
+
+def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
+    """The map-style dataset of ``split`` (see ``interfaces.md`` for items and attributes)."""
+    _check_split(split)
+    if cfg.DATA.DECODING_BACKEND not in READERS:
+        raise ValueError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; expected one of {sorted(READERS)}")
+    records, class_names = load_annotations(
+        cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, split, path_prefix=cfg.DATA.PATH_PREFIX,
+        class_names_file=cfg.DATA.CLASS_NAMES_FILE, num_classes=cfg.MODEL.NUM_CLASSES,
+    )
+    test = split == "test"
+    return VideoDataset(
+        records, class_names,
+        sampler=build_sampler(cfg),
+        transform=build_transform(cfg, split),
+        train=split == "train",
+        num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS if test else 1,
+        num_spatial_views=cfg.TEST.NUM_SPATIAL_CROPS if test else 1,
+        backend=cfg.DATA.DECODING_BACKEND,
+        decode_threads=cfg.DATA.DECODING_THREADS,
+        decode_timeout=cfg.DATA.DECODE_TIMEOUT,
+        max_retries=cfg.DATA.MAX_RETRIES,
+        seed=cfg.RNG_SEED,
+    )
+
+
+def skip_report_path(cfg: CfgNode, split: str) -> str:
+    """Where the skipped videos of ``split`` are listed (one file per process when distributed)."""
+    world, rank = _world()
+    suffix = f"_rank{rank}" if world > 1 else ""
+    return os.path.join(cfg.OUTPUT_DIR, f"skipped_videos_{split}{suffix}.tsv")
+
+
+def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) -> VideoLoader:
+    """A loader over ``dataset`` (built from ``cfg`` when None) with per-process batches.
+
+    Train shuffles (seeded by RNG_SEED and the epoch) and drops the last incomplete batch unless
+    the data holds less than one batch; val/test keep order and every item. Every process gets
+    its share through a DistributedSampler (one replica when not distributed).
+    """
+    _check_split(split)
+    dataset = build_dataset(cfg, split) if dataset is None else dataset
+    world, rank = _world()
+    train = split == "train"
+    global_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
+    key = "TRAIN.BATCH_SIZE" if train else "TEST.BATCH_SIZE"
+    if global_batch < world or global_batch % world:
+        raise ValueError(f"{key} {global_batch} must be a positive multiple of the {world} processes")
+    batch_size = global_batch // world
+    index_sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train,
+                                       seed=cfg.RNG_SEED, drop_last=False)
+    workers = cfg.DATA_LOADER.NUM_WORKERS
+    return VideoLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochSampler(index_sampler),
+        num_workers=workers,
+        collate_fn=collate_items,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and cfg.NUM_GPUS > 0 and torch.cuda.is_available(),
+        drop_last=train and len(index_sampler) >= batch_size,
+        worker_init_fn=seed_worker,
+        persistent_workers=workers > 0,
+        prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if workers > 0 else None,
+        timeout=cfg.DATA_LOADER.TIMEOUT if workers > 0 else 0,
+        skip_report=SkipReport(split, skip_report_path(cfg, split), max_bad_fraction=cfg.DATA.MAX_BAD_FRACTION,
+                               min_reads=min(32, len(dataset))),
+    )
+
+
+def build_batch_transform(cfg: CfgNode, split: str, num_classes: int | None = None) -> BatchTransform:
+    """``(batch, device) -> (clips, targets)``; mixup/cutmix + label smoothing in train when enabled.
+
+    ``num_classes`` (for the soft targets) defaults to MODEL.NUM_CLASSES; pass the dataset's.
+    """
+    _check_split(split)
+    mixup = None
+    if split == "train" and cfg.MIXUP.ENABLE:
+        mixup = Mixup(mixup_alpha=cfg.MIXUP.ALPHA, cutmix_alpha=cfg.MIXUP.CUTMIX_ALPHA, prob=cfg.MIXUP.PROB,
+                      switch_prob=cfg.MIXUP.SWITCH_PROB, smoothing=cfg.MIXUP.LABEL_SMOOTH_VALUE)
+    _, rank = _world()
+    return BatchTransform(cfg.DATA.MEAN, cfg.DATA.STD, num_classes or cfg.MODEL.NUM_CLASSES,
+                          mixup=mixup, seed=cfg.RNG_SEED * 1000 + rank)
+
+
+def set_epoch(loader: torch.utils.data.DataLoader, epoch: int) -> None:
+    """Tell the loader's sampler the epoch (reshuffles; reseeds every item's augmentation)."""
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)

@@ -1,0 +1,142 @@
+"""Items -> batches: sampler with epochs, collate, worker seeding and the skipped-video report.
+
+:class:`VideoLoader` is a ``torch.utils.data.DataLoader`` whose iterator takes the ``skipped``
+entries out of each batch and hands them to a :class:`SkipReport` in the main process: it logs
+each bad path once, writes it with its reason to a file in the output folder, counts the videos
+left out, and stops the run with a :class:`DataError` when most reads fail. Batches that reach
+the caller hold ``clip`` (B, C, T, H, W) uint8, ``label`` (B,) int64, ``video_index`` (B,),
+``view_index`` (B,) and ``path`` (list of B str); a batch whose every item failed is not yielded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+__all__ = ["DataError", "EpochSampler", "SkipReport", "VideoLoader", "collate_items", "seed_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+class DataError(RuntimeError):
+    """A dataset too broken to train or test on."""
+
+
+class EpochSampler(Sampler):
+    """Wraps an index sampler and yields ``(index, epoch)``, so items can seed from the epoch.
+
+    ``set_epoch`` reaches the wrapped sampler too (a DistributedSampler reshuffles with it).
+    Workers see the epoch through the indices even when they persist across epochs.
+    """
+
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        return ((int(index), epoch) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def collate_items(items: list[dict]) -> dict:
+    """Stack the items that have a clip; gather every item's skipped (path, reason) pairs."""
+    batch: dict = {"skipped": [entry for item in items for entry in item["skipped"]]}
+    loaded = [item for item in items if "clip" in item]
+    batch["num_loaded"] = len(loaded)
+    if loaded:
+        batch["clip"] = torch.stack([item["clip"] for item in loaded])  # (B, C, T, H, W) uint8
+        batch["label"] = torch.tensor([item["label"] for item in loaded], dtype=torch.int64)
+        batch["video_index"] = torch.tensor([item["video_index"] for item in loaded], dtype=torch.int64)
+        batch["view_index"] = torch.tensor([item["view_index"] for item in loaded], dtype=torch.int64)
+        batch["path"] = [item["path"] for item in loaded]
+    return batch
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed Python's and numpy's generators in a worker from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class SkipReport:
+    """Skipped videos of one split in this process: log once, list in a file, stop when most fail.
+
+    ``path`` (the listing) is created on the first skip; each line is ``<video path>\\t<reason>``.
+    Reads are counted per attempt: once ``min_reads`` reads have been made and more than
+    ``max_bad_fraction`` of them failed, :meth:`add` raises a :class:`DataError`.
+    """
+
+    def __init__(self, split: str, path: str | None, max_bad_fraction: float = 0.5, min_reads: int = 32):
+        self.split = split
+        self.path = path
+        self.max_bad_fraction = max_bad_fraction
+        self.min_reads = min_reads
+        self.reasons: dict[str, str] = {}
+        self.num_reads = 0
+        self.num_failed_reads = 0
+        self._file_started = False
+
+    @property
+    def num_skipped(self) -> int:
+        """Distinct videos skipped so far."""
+        return len(self.reasons)
+
+    def add(self, skipped: list[tuple[str, str]], num_loaded: int) -> None:
+        self.num_reads += num_loaded + len(skipped)
+        self.num_failed_reads += len(skipped)
+        for path, reason in skipped:
+            if path not in self.reasons:
+                self.reasons[path] = reason
+                logger.warning("%s: skipping %s: %s", self.split, path, reason)
+                self._write(path, reason)
+        self.check()
+
+    def check(self) -> None:
+        if self.num_reads >= self.min_reads and self.num_failed_reads > self.max_bad_fraction * self.num_reads:
+            listing = f"; the list is in {self.path}" if self.path else ""
+            raise DataError(
+                f"{self.split} data is mostly unreadable: {self.num_failed_reads} of {self.num_reads} video reads "
+                f"failed ({self.num_skipped} distinct videos){listing}. First: {next(iter(self.reasons.items()))}. "
+                "Check DATA.PATH_TO_DATA_DIR / DATA.PATH_PREFIX, or run tools/check_dataset.py."
+            )
+
+    def _write(self, path: str, reason: str) -> None:
+        if self.path is None:
+            return
+        if not self._file_started:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with open(self.path, "a" if self._file_started else "w", encoding="utf-8") as f:
+            f.write(f"{path}\t{reason}\n")
+        self._file_started = True
+
+    def summary(self) -> str:
+        return f"{self.split}: {self.num_skipped} videos skipped, {self.num_failed_reads} of {self.num_reads} reads failed"
+
+
+class VideoLoader(DataLoader):
+    """A DataLoader that reports skipped videos (see the module doc) and yields only real batches."""
+
+    def __init__(self, *args, skip_report: SkipReport, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skip_report = skip_report
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            self.skip_report.add(batch.pop("skipped"), batch.pop("num_loaded"))
+            if "clip" in batch:
+                yield batch
