@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from videoregion.models.weights import CheckpointError  # one error type for every checkpoint problem
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -31,10 +33,6 @@ __all__ = [
 
 EPOCH_PATTERN = re.compile(r"^checkpoint_epoch_(\d+)\.pyth$")
 BEST_NAME = "checkpoint_best.pyth"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be written or read."""
 
 
 def _fsync_dir(path: str) -> None:
