@@ -426,7 +426,7 @@ class RegionViT(nn.Module):
         self.apply(_init_weights)
         for name, p in self.named_parameters():
             if name.endswith("rel_pos") or name == "region_time_embed":
-                nn.init.trunc_normal_(p, std=0.02)
+                _normal_init(p)
         self.set_grad_checkpointing(grad_checkpointing)
 
     # -- the model interface
@@ -505,9 +505,15 @@ class RegionViT(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+def _normal_init(p: torch.Tensor) -> None:
+    # The reference init is trunc_normal_(std=0.02), whose default bounds are +-2 in absolute units,
+    # i.e. +-100 std: the same distribution as a plain normal, which draws several times faster.
+    nn.init.normal_(p, std=0.02)
+
+
 def _init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        _normal_init(module.weight)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, (nn.LayerNorm, LayerNorm2d)):

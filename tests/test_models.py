@@ -1,0 +1,281 @@
+import logging
+
+import pytest
+import torch
+
+from videoregion.models import RegionViT, create_model, list_models, load_pretrained
+from videoregion.models.regionvit import relative_position_index
+from videoregion.models.weights import CheckpointError
+
+from .reference_regionvit import authors_state_dict, reference_forward
+
+# The authors' parameter counts (../shared/docs/regionvit.md), 1000 classes.
+PARAMS_2D = {
+    "regionvit_tiny_224": 13_842_676,
+    "regionvit_small_224": 30_586_618,
+    "regionvit_medium_224": 41_215_906,
+    "regionvit_base_224": 72_747_232,
+    "regionvit_small_w14_224": 31_354_714,
+    "regionvit_small_w14_peg_224": 31_367_674,
+    "regionvit_base_w14_224": 73_825_120,
+    "regionvit_base_w14_peg_224": 73_842_400,
+}
+# Small architectures with every feature of the real ones, for fast forward passes.
+MINI = dict(dims=(16, 32, 64, 128), num_heads=(1, 2, 2, 4), depths=(1, 1, 2, 1))
+
+
+def without_dims(arch):
+    return {k: v for k, v in arch.items() if k != "dims"}
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def perturb_(model, generator_seed=0):
+    """Random non-trivial weights everywhere (norms, biases and the tube-time table included)."""
+    g = torch.Generator().manual_seed(generator_seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS_2D))
+def test_2d_parameter_counts_match_the_authors(name):
+    assert n_params(create_model(name)) == PARAMS_2D[name]
+
+
+def test_small_parameter_split_matches_the_authors():
+    model = create_model("regionvit_small_224")
+    split = {k: n_params(getattr(model, k)) for k in ("local_embed", "region_embed", "norm", "head")}
+    assert split == {"local_embed": 52_800, "region_embed": 225_888, "norm": 1_536, "head": 769_000}
+    assert [n_params(s) for s in model.stages] == [225_078, 894_636, 14_222_304, 14_195_376]
+
+
+def test_registry_lists_2d_and_3d_variants():
+    names = list_models()
+    assert set(PARAMS_2D) <= set(names)
+    assert {"regionvit3d_tiny", "regionvit3d_small", "regionvit3d_medium", "regionvit3d_base"} <= set(names)
+    with pytest.raises(ValueError, match="unknown model 'nope'.*regionvit3d_small"):
+        create_model("nope")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_forward_shape_no_nan(name):
+    video = name.startswith("regionvit3d_")
+    model = create_model(name, num_classes=5, **({"num_frames": 4} if video else {})).eval()
+    x = torch.randn(1, 3, 4, 56, 56) if video else torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        y = model.forward_head(features)
+    assert y.shape == (1, 5)
+    assert torch.isfinite(y).all()
+    assert model.forward_head(features, pre_logits=True).shape == (1, model.num_features)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_backward_reaches_every_parameter(video):
+    kwargs = dict(MINI, window=7, peg=True, num_classes=3, drop_path_rate=0.1)
+    model = RegionViT(**kwargs, **({"num_frames": 8} if video else {}))
+    x = torch.randn(2, 3, 8, 60, 60) if video else torch.randn(2, 3, 60, 60)  # 60: padded windows too
+    model(x).logsumexp(-1).sum().backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    # Only regional tokens reach the head, and the last block's local-to-local bias acts on local
+    # tokens alone: it cannot matter (so it is in the authors' model too).
+    assert dead == ["stages.3.blocks.0.attn.rel_pos"]
+
+
+@pytest.mark.parametrize("stem,peg,size", [("3conv", False, (112, 112)), ("1conv", True, (100, 140))])
+def test_2d_matches_the_literal_reference_on_authors_weights(tmp_path, stem, peg, size):
+    """Authors' key format in, same logits as a window-by-window reference (no masks; odd sizes too)."""
+    arch = dict(stem=stem, dims=MINI["dims"], depths=MINI["depths"], heads=MINI["num_heads"], window=7, peg=peg)
+    sd = authors_state_dict(**arch, num_classes=10)
+    torch.save({"model": sd}, tmp_path / "authors.pth")
+    model = RegionViT(**MINI, stem=stem, window=7, peg=peg, num_classes=10).eval()
+    load_pretrained(model, tmp_path / "authors.pth")
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = reference_forward(sd, x, **without_dims(arch))
+        got = model(x)
+    torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
+
+
+def test_padding_mask_hides_padded_keys_from_every_window():
+    model = RegionViT(**MINI, window=7)
+    mask = model.stages[0].padding_mask((2, 3), (10, 20), torch.device("cpu"))  # 14x21 grid, 10x20 valid
+    assert mask.shape == (6, 1, 1, 50)
+    hidden = torch.isinf(mask[:, 0, 0])
+    assert not hidden[:, 0].any(), "the regional key is always visible"
+    # window (row 1, col 2): local rows 7..13 (valid < 10), cols 14..20 (valid < 20)
+    rows, cols = torch.meshgrid(torch.arange(7, 14), torch.arange(14, 21), indexing="ij")
+    assert torch.equal(hidden[5, 1:], ((rows >= 10) | (cols >= 20)).flatten())
+    assert not hidden[0].any()
+    assert model.stages[0].padding_mask((2, 3), (14, 21), torch.device("cpu")) is None
+
+
+def test_relative_position_index_uses_the_authors_wraparound():
+    index = relative_position_index(1, 7)
+    side = 13
+    for (qy, qx, ky, kx) in [(0, 0, 6, 6), (6, 6, 0, 0), (3, 2, 1, 5)]:
+        expected = ((ky - qy + 3) % side) * side + (kx - qx + 3) % side
+        assert index[qy * 7 + qx, ky * 7 + kx] == expected
+    index3d = relative_position_index(2, 7)  # (t, y, x) order, dt offset of whole tables
+    assert index3d.shape == (98, 98)
+    assert index3d[0, 49] == (1 + 1) * side * side + index[0, 0]
+    assert index3d[49, 0] == 0 * side * side + index[0, 0]
+
+
+def test_authors_checkpoint_loads_strictly_and_reports_problems(tmp_path, caplog):
+    arch = dict(stem="3conv", dims=MINI["dims"], depths=MINI["depths"], heads=MINI["num_heads"], window=7)
+    sd = authors_state_dict(**arch, num_classes=10)
+    model = RegionViT(**MINI, num_classes=10)
+    torch.save(sd, tmp_path / "bare.pth")  # a bare state dict works too
+    load_pretrained(model, tmp_path / "bare.pth")
+    torch.testing.assert_close(model.stages[2].blocks[1].norm_region.weight, sd["layers.2.block.2.norm0.weight"])
+    torch.testing.assert_close(model.local_embed.proj[1].weight, sd["patch_embed.proj.1.weight"].flatten())
+    torch.testing.assert_close(model.stages[1].downsample.conv.weight, sd["layers.1.block.0.proj_cls.2.weight"])
+
+    missing = dict(sd)
+    missing.pop("layers.2.block.1.attn.rel_pos")
+    torch.save({"model": missing}, tmp_path / "missing.pth")
+    with pytest.raises(CheckpointError, match=r"missing\.pth.*missing: stages\.2\.blocks\.0\.attn\.rel_pos"):
+        load_pretrained(model, tmp_path / "missing.pth")
+    torch.save({"model": {**sd, "layers.2.block.1.attn.extra": torch.zeros(1)}}, tmp_path / "extra.pth")
+    with pytest.raises(CheckpointError, match=r"extra\.pth.*unexpected: .*attn\.extra"):
+        load_pretrained(model, tmp_path / "extra.pth")
+    twin = {**sd, "layers.1.block.0.proj_cls.2.bias": torch.ones_like(sd["layers.1.block.0.proj.2.bias"])}
+    torch.save({"model": twin}, tmp_path / "twin.pth")
+    with pytest.raises(CheckpointError, match="proj_cls"):
+        load_pretrained(model, tmp_path / "twin.pth")
+
+    other = RegionViT(**MINI, num_classes=7)
+    head = other.head.weight.detach().clone()
+    with caplog.at_level(logging.INFO):
+        load_pretrained(other, tmp_path / "bare.pth")
+    assert "re-initialised" in caplog.text
+    assert torch.equal(other.head.weight, head)
+    torch.testing.assert_close(other.norm.weight, sd["norm.weight"])
+
+
+def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
+    model = RegionViT(**MINI)
+    with pytest.raises(CheckpointError, match="nowhere.pth: checkpoint file not found"):
+        load_pretrained(model, tmp_path / "nowhere.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pth: not a readable checkpoint"):
+        load_pretrained(model, tmp_path / "junk.pth")
+
+
+@pytest.mark.parametrize("frames", [8, 16])
+@pytest.mark.parametrize("arch", [dict(stem="3conv", peg=False, window=7), dict(stem="1conv", peg=True, window=14)])
+def test_boring_video_gives_the_2d_output(tmp_path, frames, arch):
+    """I3D's test of inflation: a clip of one frame repeated gives the image model's logits."""
+    image_model = perturb_(RegionViT(**MINI, **arch, num_classes=10)).eval()
+    torch.save({"model": image_model.state_dict()}, tmp_path / "2d.pth")
+    video_model = RegionViT(**MINI, **arch, num_classes=10, num_frames=frames).eval()
+    load_pretrained(video_model, tmp_path / "2d.pth")
+    image = torch.randn(2, 3, 112, 84)  # 84: the last column of windows is padded
+    with torch.no_grad():
+        expected = image_model(image)
+        got = video_model(image[:, :, None].expand(-1, -1, frames, -1, -1))
+    assert (got - expected).abs().max() < 1e-4
+
+
+def test_authors_2d_checkpoint_inflates_into_the_video_model(tmp_path):
+    arch = dict(stem="3conv", dims=MINI["dims"], depths=MINI["depths"], heads=MINI["num_heads"], window=7)
+    sd = authors_state_dict(**arch, num_classes=10)
+    torch.save({"model": sd}, tmp_path / "authors.pth")
+    video_model = RegionViT(**MINI, num_classes=10, num_frames=8).eval()
+    load_pretrained(video_model, tmp_path / "authors.pth")
+    assert not video_model.region_time_embed.any()
+    image = torch.randn(1, 3, 112, 112)
+    with torch.no_grad():
+        expected = reference_forward(sd, image, **without_dims(arch))
+        got = video_model(image[:, :, None].expand(-1, -1, 8, -1, -1))
+    assert (got - expected).abs().max() < 1e-4
+
+
+def test_3d_checkpoint_round_trip_is_exact(tmp_path):
+    model = perturb_(RegionViT(**MINI, num_classes=4, num_frames=8, peg=True)).eval()
+    torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "ours.pth")
+    again = RegionViT(**MINI, num_classes=4, num_frames=8, peg=True).eval()
+    load_pretrained(again, tmp_path / "ours.pth")
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+    x = torch.randn(1, 3, 8, 56, 56)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+
+
+def test_video_model_tells_frame_order():
+    model = perturb_(RegionViT(**MINI, num_classes=4, num_frames=16)).eval()
+    clip = torch.randn(1, 3, 16, 56, 56)
+    tubes_reversed = clip.unflatten(2, (4, 4)).flip(2).flatten(2, 3)  # same tubes, reversed order
+    with torch.no_grad():
+        assert not torch.allclose(model(clip), model(tubes_reversed), atol=1e-4)
+        assert not torch.allclose(model(clip), model(clip.flip(2)), atol=1e-4)
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="multiple of tubelet_size"):
+        RegionViT(**MINI, num_frames=6)
+    model = RegionViT(**MINI, num_frames=8)
+    with pytest.raises(ValueError, match=r"5-D input \(B, C, T, H, W\)"):
+        model(torch.randn(1, 3, 56, 56))
+    with pytest.raises(ValueError, match="clip of 10 frames.*multiple of tubelet_size"):
+        model(torch.randn(1, 3, 10, 56, 56))
+    with pytest.raises(ValueError, match=r"4-D input"):
+        RegionViT(**MINI)(torch.randn(1, 3, 4, 56, 56))
+
+
+def test_other_clip_lengths_resample_the_time_table():
+    model = RegionViT(**MINI, num_classes=3, num_frames=8).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 16, 56, 56)).shape == (1, 3)
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = RegionViT(**MINI, num_classes=3, num_frames=8)
+    x = torch.randn(2, 3, 8, 56, 56)
+    model(x).sum().backward()
+    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, plain[n], msg=n)
+
+
+def test_drop_path_acts_only_in_training():
+    model = RegionViT(**MINI, num_classes=3, drop_path_rate=0.5)
+    x = torch.randn(4, 3, 56, 56)
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, model(x))
+    model.eval()
+    assert torch.equal(model(x), model(x))
+
+
+def test_model_interface():
+    model = RegionViT(**MINI, num_classes=3, num_frames=8)
+    assert model.num_features == 128
+    no_decay = model.no_weight_decay()
+    assert "region_time_embed" in no_decay and "stages.0.blocks.0.attn.rel_pos" in no_decay
+    names = dict(model.named_parameters())
+    assert no_decay <= set(names)
+    model.reset_classifier(11)
+    assert model(torch.randn(1, 3, 8, 56, 56)).shape == (1, 11)
+    ids = {n: model.layer_id(n) for n in names}
+    assert ids["local_embed.proj.0.weight"] == 0 and ids["head.weight"] == model.num_layers - 1
+    assert ids["stages.0.blocks.0.attn.qkv.weight"] < ids["stages.3.blocks.0.attn.qkv.weight"] < ids["norm.weight"]
+
+
+def test_torch_compile_runs_and_agrees():
+    model = RegionViT(**MINI, num_classes=3, num_frames=8).eval()
+    compiled = torch.compile(model, backend="aot_eager")  # graph capture without a C++ build, fast on CI
+    x = torch.randn(1, 3, 8, 56, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
