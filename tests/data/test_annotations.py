@@ -104,6 +104,12 @@ def test_ssv2_json(tmp_path):
     assert [(r.path, r.label) for r in records] == [("/videos/12.webm", 1), ("/videos/7.webm", 0)]
     with pytest.raises(AnnotationError, match=r"validation\.json: missing SSv2 split file"):
         load_annotations("ssv2", str(root), "val")
+    # test: the released test list has ids only, so the validation list is used
+    write(root / "something-something-v2-validation.json", json.dumps(entries[1:]))
+    write(root / "something-something-v2-test.json", json.dumps([{"id": "99"}]))
+    assert [r.path for r in load_annotations("ssv2", str(root), "test")[0]] == ["7.webm"]
+    write(root / "something-something-v2-test.json", json.dumps(entries[:1]))  # a labelled test list
+    assert [r.path for r in load_annotations("ssv2", str(root), "test")[0]] == ["12.webm"]
 
 
 def test_ssv2_errors(tmp_path):

@@ -140,7 +140,7 @@ def test_mostly_unreadable_data_stops_with_a_clear_error(tmp_path, make_cfg):
 class StalledReader:
     """A backend whose decoder never answers."""
 
-    def __init__(self, path, threads=1):
+    def __init__(self, path, threads=1, short_side=None):
         self.path, self.num_frames, self.fps = path, 40, 30.0
 
     def get_frames(self, indices, short_side=None, layout="THWC"):
@@ -189,3 +189,17 @@ def test_ssv2_layout_end_to_end(tmp_path, make_cfg):
     test = build_loader(cfg, "test")
     assert len(test.dataset) == 2 * 3
     assert sum(b["clip"].shape[0] for b in test) == 6
+
+
+def test_test_clips_decoded_in_one_pass_match_clip_by_clip(tmp_path, make_cfg):
+    from videoregion.data.readers import open_video
+
+    from .videos import LOSSLESS
+
+    root, paths = write_kinetics(str(tmp_path / "data"), num_videos=1, num_frames=60, **LOSSLESS)
+    dataset = build_dataset(make_cfg(root, **{"TEST.NUM_ENSEMBLE_VIEWS": 4, "DATA.TEST_CROP_SIZE": 48}), "test")
+    clips = dataset.decode_test_clips(paths[0])
+    reader = open_video(paths[0])
+    for view, clip in enumerate(clips):
+        indices = dataset.sampler(60, 30.0, view, 4, None)
+        assert torch.equal(clip, reader.get_frames(indices.tolist(), layout="TCHW"))

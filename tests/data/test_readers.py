@@ -49,7 +49,7 @@ def test_layouts_and_scaling(lossless, backend):
     assert cthw.shape == (3, 2, 48, 64)
     assert torch.equal(cthw.permute(1, 2, 3, 0), torch.from_numpy(frames[[1, 2]]))
     assert reader.get_frames([1], short_side=24, layout="TCHW").shape == (1, 3, 24, 32)
-    assert reader.get_frames([1], short_side=36).shape == (1, 36, 48, 3)  # width 48 trips decord: falls back
+    assert torch.equal(reader.get_frames([1, 7], short_side=36), open_video(path, "pyav").get_frames([1, 7], short_side=36))
     with pytest.raises(IndexError, match="outside"):
         reader.get_frames([40])
 
@@ -144,3 +144,33 @@ def test_timeout_gives_up_on_a_stalled_call():
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown decoding backend"):
         open_video("x.mp4", backend="opencv")
+
+
+def test_decord_reader_ignores_the_global_bridge(lossless):
+    import decord
+
+    path, frames = lossless
+    decord.bridge.set_bridge("torch")  # what importing pytorchvideo.data's decord backend does
+    try:
+        assert torch.equal(open_video(path, "decord").get_frames([3, 4]), torch.from_numpy(frames[[3, 4]]))
+    finally:
+        decord.bridge.set_bridge("native")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_short_side_given_at_open(lossless, backend):
+    path, _ = lossless
+    opened_scaled = open_video(path, backend, short_side=32)
+    plain = open_video(path, backend)
+    assert opened_scaled.num_frames == plain.num_frames == 40
+    a = opened_scaled.get_frames([0, 30], short_side=32)
+    assert torch.equal(a, plain.get_frames([0, 30], short_side=32)) and a.shape == (2, 32, 43, 3)
+    assert opened_scaled.get_frames([0], short_side=40).shape == (1, 40, 53, 3)
+    assert torch.equal(opened_scaled.get_frames([5]), plain.get_frames([5]))
+
+
+def test_decord_widths_it_cannot_copy_fall_back_to_pyav(tmp_path):
+    frames = random_frames(10, height=32, width=48, seed=3)  # decord 0.6 fails on width 48
+    path = write_video(str(tmp_path / "w48.mp4"), frames, **LOSSLESS)
+    reader = open_video(path, "decord")
+    assert torch.equal(reader.get_frames([2, 9]), torch.from_numpy(frames[[2, 9]]))

@@ -57,7 +57,7 @@ _C.DATA.DECODING_BACKEND = "decord"
 _C.DATA.DECODING_THREADS = 1
 # How test views of one video combine: "sum" of softmax scores or "max".
 _C.DATA.ENSEMBLE_METHOD = "sum"
-# Class-name file (one name per line, or json {name: index}), relative to PATH_TO_DATA_DIR; "" looks for classnames.txt / classids.json there, else numbers the MODEL.NUM_CLASSES classes (SSv2 reads its labels json).
+# Class-name file (one name per line, or json {name: index}), relative to PATH_TO_DATA_DIR; "" looks for classnames.txt / classnames.json / classids.json there, else numbers the MODEL.NUM_CLASSES classes (SSv2 reads its labels json).
 _C.DATA.CLASS_NAMES_FILE = ""
 # Train-time spatial sampling: "scale_crop" (short side from TRAIN_JITTER_SCALES, then a random crop) or "random_resized_crop".
 _C.DATA.TRAIN_CROP_MODE = "scale_crop"

@@ -7,11 +7,13 @@ Pure functions, one per released format, registered in :data:`ANNOTATION_LOADERS
   named ``<youtube_id>_<start:06d>_<end:06d>.mp4``), told apart by the header. Split files are
   ``{train,val,test}.csv`` (the official ``validate.csv`` is accepted for val).
 - ``ssv2``: Something-Something v2's released json files (``something-something-v2-labels.json``
-  and ``-train.json`` / ``-validation.json``), videos ``<id>.webm``; test uses the validation list.
+  and ``-train.json`` / ``-validation.json``), videos ``<id>.webm``. Test reads ``-test.json``
+  when its entries carry templates; the released one has none, so test uses the validation list.
 
 Class names come from the annotations themselves (SSv2's labels file) or from a class-name file:
 a text file with one name per line (line i names label i) or a json mapping name -> index (as in
-SlowFast's ``classids.json``). Every problem is an :class:`AnnotationError` naming file and line.
+SlowFast's ``classids.json``); ``classnames.txt``, ``classnames.json`` or ``classids.json`` in the
+annotation folder are found without configuration. Every problem is an :class:`AnnotationError` naming file and line.
 """
 
 from __future__ import annotations
@@ -38,13 +40,13 @@ __all__ = [
 
 SPLITS = ("train", "val", "test")
 # Looked for in the annotation folder when no class-name file is configured.
-DEFAULT_CLASS_NAME_FILES = ("classnames.txt", "classids.json")
+DEFAULT_CLASS_NAME_FILES = ("classnames.txt", "classnames.json", "classids.json")
 OFFICIAL_KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 SSV2_LABELS = "something-something-v2-labels.json"
 SSV2_SPLIT_FILES = {
     "train": "something-something-v2-train.json",
     "val": "something-something-v2-validation.json",
-    "test": "something-something-v2-validation.json",
+    "test": "something-something-v2-test.json",
 }
 
 
@@ -252,8 +254,18 @@ def load_ssv2(
     """Records of one split; class names are the labels file's templates."""
     labels = os.path.join(data_dir, class_names_file or SSV2_LABELS)
     class_names = read_ssv2_labels(labels)
-    records = read_ssv2_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), path_prefix, class_names)
+    records = read_ssv2_json(_ssv2_split_file(data_dir, split), path_prefix, class_names)
     return records, class_names
+
+
+def _ssv2_split_file(data_dir: str, split: str) -> str:
+    """The json list of a split; test falls back to validation when the test list has no labels."""
+    path = os.path.join(data_dir, SSV2_SPLIT_FILES[split])
+    if split == "test":
+        entries = _load_json(path, "SSv2 split file") if os.path.isfile(path) else []
+        if not (isinstance(entries, list) and entries and isinstance(entries[0], dict) and "template" in entries[0]):
+            return os.path.join(data_dir, SSV2_SPLIT_FILES["val"])
+    return path
 
 
 # ----------------------------------------------------------------------------- registry

@@ -26,10 +26,13 @@ from .batch import BatchTransform, Mixup
 from .dataset import VideoDataset
 from .loader import EpochSampler, SkipReport, VideoLoader, collate_items, seed_worker
 from .readers import READERS
-from .sampling import dense_indices, segment_indices
+from .sampling import clip_span, dense_indices, segment_indices
 from .transforms import TestTransform, TrainTransform
 
-__all__ = ["build_batch_transform", "build_dataset", "build_loader", "build_transform", "set_epoch"]
+__all__ = [
+    "build_batch_transform", "build_clip_frames", "build_dataset", "build_loader", "build_sampler", "build_transform",
+    "set_epoch",
+]
 
 
 def _check_split(split: str) -> None:
@@ -52,6 +55,22 @@ _SAMPLERS: dict[str, Callable[[CfgNode], Callable]] = {
     ),
     "ssv2": lambda cfg: functools.partial(segment_indices, num_frames=cfg.DATA.NUM_FRAMES),
 }
+
+
+# Frames a video needs for one clip without repeats, as a function of its frame rate.
+_CLIP_FRAMES: dict[str, Callable[[CfgNode], Callable[[float], float]]] = {
+    "kinetics": lambda cfg: functools.partial(
+        clip_span, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
+        target_fps=cfg.DATA.TARGET_FPS,
+    ),
+    "ssv2": lambda cfg: lambda fps: cfg.DATA.NUM_FRAMES,
+}
+
+
+def build_clip_frames(cfg: CfgNode) -> Callable[[float], float]:
+    """``fps -> frames one clip spans`` for the configured dataset (used by the dataset check)."""
+    build_sampler(cfg)  # same validation of DATA.DATASET
+    return _CLIP_FRAMES[cfg.DATA.DATASET](cfg)
 
 
 def build_sampler(cfg: CfgNode) -> Callable:

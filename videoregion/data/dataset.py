@@ -91,8 +91,8 @@ class VideoDataset(Dataset):
         self.max_retries = max_retries if train else 0
         self.seed = seed
         self.open_fn = open_fn
-        # Test views of one clip differ only in the spatial crop: keep the last decoded clip.
-        self._cache: tuple[tuple[str, int], torch.Tensor] | None = None
+        # Test views come in order, video by video: the clips of the last video decoded.
+        self._cache: tuple[str, list[torch.Tensor]] | None = None
         self._failed: VideoError | None = None
 
     @property
@@ -124,26 +124,40 @@ class VideoDataset(Dataset):
     def load_view(self, path: str, view_index: int, generator: torch.Generator) -> torch.Tensor:
         """Decode (under the time budget), sample and transform one view -> (C, T, H, W) uint8."""
         temporal_view, spatial_view = divmod(view_index, self.num_spatial_views)
-        cache_key = (path, temporal_view)
         if self._failed is not None and self._failed.path == path:
             raise self._failed  # the other views of a video that just failed
-        if self._cache is not None and self._cache[0] == cache_key:
-            frames = self._cache[1]
-        else:
-            try:
-                frames = run_with_timeout(
-                    lambda: self.decode_clip(path, None if self.train else temporal_view, generator),
-                    self.decode_timeout, path,
-                )
-            except VideoError as e:
-                self._failed = e
-                raise
-            if not self.train:
-                self._cache = (cache_key, frames)
+        try:
+            frames = run_with_timeout(lambda: self.frames_of(path, temporal_view, generator), self.decode_timeout, path)
+        except VideoError as e:
+            self._failed = e
+            raise
         return self.transform(frames, generator, spatial_view)
 
-    def decode_clip(self, path: str, temporal_view: int | None, generator: torch.Generator) -> torch.Tensor:
-        """The frames of one clip, (T, C, H, W) uint8, short side as the transform asks."""
-        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads)
-        indices = self.sampler(reader.num_frames, reader.fps, temporal_view, self.num_temporal_views, generator)
-        return reader.get_frames(indices.tolist(), short_side=self.transform.decode_size(generator), layout="TCHW")
+    def frames_of(self, path: str, temporal_view: int, generator: torch.Generator) -> torch.Tensor:
+        """The frames of a random clip (train) or of test clip ``temporal_view``, (T, C, H, W) uint8."""
+        if self.train:
+            return self.decode_clip(path, generator)
+        if self._cache is None or self._cache[0] != path:
+            self._cache = (path, self.decode_test_clips(path))
+        return self._cache[1][temporal_view]
+
+    def decode_clip(self, path: str, generator: torch.Generator) -> torch.Tensor:
+        """A random clip, short side as the transform draws it: (T, C, H, W) uint8."""
+        short_side = self.transform.decode_size(generator)
+        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
+        indices = self.sampler(reader.num_frames, reader.fps, None, 1, generator)
+        return reader.get_frames(indices.tolist(), short_side=short_side, layout="TCHW")
+
+    def decode_test_clips(self, path: str) -> list[torch.Tensor]:
+        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view, in one decoding pass.
+
+        Test clips overlap and cover the video; one sorted read decodes each frame at most once,
+        where one read per clip would go back to a key frame every time.
+        """
+        short_side = self.transform.decode_size(None)
+        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
+        clips = [self.sampler(reader.num_frames, reader.fps, view, self.num_temporal_views, None)
+                 for view in range(self.num_temporal_views)]
+        wanted = torch.cat(clips).unique(sorted=True)
+        frames = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
+        return [frames[torch.searchsorted(wanted, clip)] for clip in clips]

@@ -16,6 +16,7 @@ can skip the video and report why. A stalled decoder is handled by :func:`run_wi
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("THWC", "TCHW", "CTHW")
+ZERO_FPS = "zero frame rate"
 
 
 class VideoError(RuntimeError):
@@ -96,6 +98,10 @@ def _check_indices(reader: VideoReader, indices: Sequence[int]) -> list[int]:
     return indices
 
 
+def _bad_rate(fps: float) -> str:
+    return ZERO_FPS if fps == 0 else f"invalid frame rate {fps}"
+
+
 def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
     """(T, H, W, C) -> the requested layout (a view, no copy)."""
     if layout == "THWC":
@@ -107,7 +113,8 @@ def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
-def _first_line(error: BaseException) -> str:
+def _short_message(error: BaseException) -> str:
+    """One line for a report: the last line of the message (decord's C++ traces end with it)."""
     text = str(error).strip().splitlines()
     # decord prefixes its messages with a timestamp and a source location; keep the message.
     line = text[-1] if text else type(error).__name__
@@ -116,32 +123,26 @@ def _first_line(error: BaseException) -> str:
 
 # ----------------------------------------------------------------------------- decord
 class DecordReader:
-    """decord.VideoReader, reopened at the scaled size when a short side is asked for.
+    """decord.VideoReader, opened at the scaled size (decord scales only when it opens a file).
 
-    decord scales only when the reader is created (``width``/``height``) and does not report the
-    frame size, so the size is read once from the container header with PyAV (under a millisecond).
+    decord does not report the frame size, so the native size is read from the container header
+    with PyAV once per file and process (:func:`_native_size`). Pass the short side to
+    :func:`open_video` to open once at the right size; ``get_frames`` with another short side
+    opens a second reader.
     """
 
-    def __init__(self, path: str, threads: int = 1):
-        import decord
-
+    def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
         _check_file(path)
         self.path = path
         self._threads = threads
-        try:
-            self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
-        except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
-            if "cannot find video stream" in str(e):
-                raise VideoError(path, "no video stream") from None
-            raise VideoError(path, f"cannot open: {_first_line(e)}") from None
-        self.num_frames = len(self._reader)
-        self.fps = float(self._reader.get_avg_fps())
+        self._readers: dict[tuple[int, int] | None, object] = {}
+        first = self._reader_for(short_side)
+        self.num_frames = len(first)
+        self.fps = float(first.get_avg_fps())
         if self.num_frames <= 0:
             raise VideoError(path, "no frames")
         if not self.fps > 0 or not math.isfinite(self.fps):
-            raise VideoError(path, f"invalid frame rate {self.fps}")
-        self._size: tuple[int, int] | None = None
-        self._scaled: dict[tuple[int, int], object] = {}
+            raise VideoError(path, _bad_rate(self.fps))
 
     @property
     def duration(self) -> float:
@@ -150,55 +151,56 @@ class DecordReader:
     @property
     def size(self) -> tuple[int, int]:
         """Native (height, width)."""
-        if self._size is None:
-            self._size = _probe_size(self.path)
-        return self._size
+        return _native_size(self.path, os.stat(self.path).st_mtime_ns)
+
+    def _target(self, short_side: int | None) -> tuple[int, int] | None:
+        """(height, width) to open at, None for the native size."""
+        if short_side is None:
+            return None
+        target = scaled_size(*self.size, short_side)
+        return None if target == self.size else target
 
     def _reader_for(self, short_side: int | None):
         import decord
 
-        if short_side is None:
-            return self._reader
-        height, width = self.size
-        target = scaled_size(height, width, short_side)
-        if target == (height, width):
-            return self._reader
-        if target not in self._scaled:
-            self._scaled[target] = decord.VideoReader(
-                self.path, ctx=decord.cpu(0), width=target[1], height=target[0], num_threads=self._threads
-            )
-        return self._scaled[target]
+        target = self._target(short_side)
+        if target not in self._readers:
+            height, width = target or (-1, -1)
+            try:
+                self._readers[target] = decord.VideoReader(
+                    self.path, ctx=decord.cpu(0), width=width, height=height, num_threads=self._threads
+                )
+            except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
+                if "cannot find video stream" in str(e):
+                    raise VideoError(self.path, "no video stream") from None
+                raise VideoError(self.path, f"cannot open: {_short_message(e)}") from None
+        return self._readers[target]
 
     def get_frames(
         self, indices: Sequence[int], short_side: int | None = None, layout: str = "THWC"
     ) -> torch.Tensor:
         indices = _check_indices(self, indices)
         try:
-            frames = self._reader_for(short_side).get_batch(indices).asnumpy()
+            frames = _as_numpy(self._reader_for(short_side).get_batch(indices))
+        except VideoError:
+            raise
         except Exception as e:
-            if short_side is not None and "DECORDArrayCopyFromTo" in str(e):
-                # decord 0.6 fails on some frame widths (16, 24, 48, 72 ...); resize ourselves.
-                frames = _resize_thwc(self._decode(self._reader, indices), short_side)
-            else:
-                raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+            if "DECORDArrayCopyFromTo" not in str(e):
+                raise VideoError(self.path, f"decoding failed: {_short_message(e)}") from None
+            # decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 ...): PyAV numbers the
+            # frames the same way and scales with the same swscale filter.
+            return PyAVReader(self.path, threads=self._threads).get_frames(indices, short_side, layout)
         return _to_layout(torch.from_numpy(frames), layout)
 
-    def _decode(self, reader, indices: list[int]) -> np.ndarray:
-        try:
-            return reader.get_batch(indices).asnumpy()
-        except Exception as e:
-            raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+
+def _as_numpy(batch) -> np.ndarray:
+    """decord's output as numpy, whichever global bridge is set (pytorchvideo sets "torch")."""
+    return batch.numpy() if isinstance(batch, torch.Tensor) else batch.asnumpy()
 
 
-def _resize_thwc(frames: np.ndarray, short_side: int) -> np.ndarray:
-    import torchvision.transforms.v2.functional as F
-
-    tchw = torch.from_numpy(frames).permute(0, 3, 1, 2)
-    size = list(scaled_size(tchw.shape[-2], tchw.shape[-1], short_side))
-    return F.resize(tchw, size, antialias=True).permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def _probe_size(path: str) -> tuple[int, int]:
+@functools.lru_cache(maxsize=65536)
+def _native_size(path: str, mtime_ns: int) -> tuple[int, int]:
+    """(height, width) from the container header; cached per (path, modification time)."""
     import av
 
     try:
@@ -206,7 +208,7 @@ def _probe_size(path: str) -> tuple[int, int]:
             stream = container.streams.video[0]
             return stream.codec_context.height, stream.codec_context.width
     except Exception as e:
-        raise VideoError(path, f"cannot read the frame size: {_first_line(e)}") from None
+        raise VideoError(path, f"cannot read the frame size: {_short_message(e)}") from None
 
 
 # ----------------------------------------------------------------------------- pyav
@@ -218,15 +220,15 @@ class PyAVReader:
     decodes (headers that overstate the length) repeat the last decoded frame.
     """
 
-    def __init__(self, path: str, threads: int = 1):
-        import av
+    def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
+        import av  # (PyAV scales any frame on conversion: ``short_side`` needs no preparation)
 
         _check_file(path)
         self.path = path
         try:
             self._container = av.open(path)
         except Exception as e:
-            raise VideoError(path, f"cannot open: {_first_line(e)}") from None
+            raise VideoError(path, f"cannot open: {_short_message(e)}") from None
         if not self._container.streams.video:
             self._container.close()
             raise VideoError(path, "no video stream")
@@ -236,9 +238,9 @@ class PyAVReader:
         self._stream = stream
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
-        if not self.fps > 0:
+        if not self.fps > 0 or not math.isfinite(self.fps):
             self.close()
-            raise VideoError(path, "invalid frame rate 0")
+            raise VideoError(path, _bad_rate(self.fps))
         self._time_base = stream.time_base or Fraction(1, 1)
         self._start = stream.start_time or 0
         self.num_frames = stream.frames or self._frames_from_duration()
@@ -290,7 +292,7 @@ class PyAVReader:
                 # The seek landed after the first wanted frame (broken index): start over from 0.
                 found = self._decode_range(0, max(indices), set(indices), height, width, seek=False)
         except Exception as e:
-            raise VideoError(self.path, f"decoding failed: {_first_line(e)}") from None
+            raise VideoError(self.path, f"decoding failed: {_short_message(e)}") from None
         if not found:
             raise VideoError(self.path, "no frames decoded")
         frames = np.stack([found[_nearest_decoded(i, found)] for i in indices])
@@ -326,11 +328,15 @@ def _nearest_decoded(index: int, found: dict[int, np.ndarray]) -> int:
 READERS: dict[str, Callable[..., VideoReader]] = {"decord": DecordReader, "pyav": PyAVReader}
 
 
-def open_video(path: str, backend: str = "decord", threads: int = 1) -> VideoReader:
-    """Open ``path`` with a registered backend; a :class:`VideoError` when it cannot be read."""
+def open_video(path: str, backend: str = "decord", threads: int = 1, short_side: int | None = None) -> VideoReader:
+    """Open ``path`` with a registered backend; a :class:`VideoError` when it cannot be read.
+
+    ``short_side``: the short side later ``get_frames`` calls will ask for, so that a backend
+    that scales only when it opens a file (decord) opens it once, at that size.
+    """
     if backend not in READERS:
         raise ValueError(f"unknown decoding backend {backend!r}; registered: {sorted(READERS)}")
-    return READERS[backend](path, threads=threads)
+    return READERS[backend](path, threads=threads, short_side=short_side)
 
 
 # ----------------------------------------------------------------------------- stalls
