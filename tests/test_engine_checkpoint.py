@@ -2,13 +2,13 @@ import os
 import random
 
 import numpy as np
-
 import pytest
 import torch
 
-from engine_testing import TinyVideoNet
 from videoregion.engine import checkpoint as ckpt
 from videoregion.engine.checkpoint import CheckpointError, CheckpointManager, atomic_save, load_checkpoint
+
+from .engine_testing import TinyVideoNet
 
 
 def state_of(model: torch.nn.Module, epoch: int) -> dict:

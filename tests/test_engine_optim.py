@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
-from engine_testing import TinyVideoNet, batch_transform, make_batches
 from videoregion.engine.optimizer import build_optimizer, param_groups
 from videoregion.engine.scheduler import WarmupCosineSchedule, warmup_cosine_lr
 from videoregion.engine.trainer import Precision, TrainState, classification_loss, train_one_epoch
+
+from .engine_testing import TinyVideoNet, batch_transform, make_batches
 
 
 def test_no_decay_groups_hold_norms_biases_and_named_tables():
