@@ -207,7 +207,9 @@ class Attention(nn.Module):
         q, k, v = rearrange(self.qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.num_heads)
         if attn_bias is not None:
             attn_bias = attn_bias.to(q.dtype)
-            if attn_bias.dim() == 4:  # (N, h, L, d) -> (N / S, S, h, L, d) to meet the per-window bias
+            if attn_bias.dim() == 3:  # a 4-D mask keeps the fused CPU kernel (a 3-D one falls back to math)
+                attn_bias = attn_bias[None]
+            else:  # (N, h, L, d) -> (N / S, S, h, L, d) to meet the per-window bias
                 q, k, v = (t.unflatten(0, (-1, attn_bias.shape[0])) for t in (q, k, v))
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
         return self.proj(rearrange(x.reshape(n, *x.shape[-3:]), "n h l d -> n l (h d)"))
