@@ -27,10 +27,10 @@ import torch
 from torch.utils.data import Dataset
 
 from .annotations import VideoRecord
-from .readers import VideoError, open_video, run_with_timeout
+from .readers import VideoError, VideoReader, open_video, run_with_timeout
 from .sampling import FrameSampler
 
-__all__ = ["ClipTransform", "VideoDataset", "item_generator"]
+__all__ = ["ClipTransform", "VideoDataset", "item_generator", "read_clips"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +151,21 @@ class VideoDataset(Dataset):
     def decode_test_clips(self, path: str) -> list[torch.Tensor]:
         """Every test clip of a video, [(T, C, H, W) uint8] by temporal view, in one decoding pass.
 
-        Test clips overlap and cover the video; one sorted read decodes each frame at most once,
-        where one read per clip would go back to a key frame every time.
+        Test clips overlap and cover the video: :func:`read_clips` decodes each frame once.
         """
         short_side = self.transform.decode_size(None)
         reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
         clips = [self.sampler(reader.num_frames, reader.fps, view, self.num_temporal_views, None)
                  for view in range(self.num_temporal_views)]
-        wanted = torch.cat(clips).unique(sorted=True)
-        frames = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
-        return [frames[torch.searchsorted(wanted, clip)] for clip in clips]
+        return read_clips(reader, clips, short_side)
+
+
+def read_clips(reader: VideoReader, clips: Sequence[torch.Tensor], short_side: int | None) -> list[torch.Tensor]:
+    """The frames of several clips of one video, [(T, C, H, W) uint8], in one sorted read.
+
+    ``clips``: frame indices (T,) per clip. Overlapping clips share frames: each distinct frame is
+    decoded once, where one read per clip would go back to a key frame every time.
+    """
+    wanted = torch.cat(list(clips)).unique(sorted=True)
+    frames = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
+    return [frames[torch.searchsorted(wanted, clip)] for clip in clips]
