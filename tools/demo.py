@@ -128,6 +128,9 @@ def one_line(error: BaseException, limit: int = 300) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    # library warnings (torch's about pickle protocols, ...) only with --verbose: errors stay one line
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     try:
         run(args)
     except (ConfigError, CheckpointError, AnnotationError, VideoError, ValueError, OSError) as e:
