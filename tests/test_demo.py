@@ -266,7 +266,7 @@ def _no_frames(path):
 
 @pytest.mark.parametrize("case", ["missing video", "not a video", "no frames", "unreadable checkpoint",
                                   "missing checkpoint", "labels do not match", "no checkpoint at all",
-                                  "unknown output format"])
+                                  "checkpoint does not fit the config", "unknown output format"])
 def test_bad_input_is_one_line_and_an_exit_code(trained, tmp_path, case):
     video = make_video(tmp_path / "ok.mp4", num_frames=8)
     checkpoint = trained["checkpoint"]
@@ -290,6 +290,9 @@ def test_bad_input_is_one_line_and_an_exit_code(trained, tmp_path, case):
         checkpoint = None
         args = ["--cfg", trained["cfg"], "--opts", "OUTPUT_DIR", str(tmp_path / "untrained")]
         expected = r"no checkpoint in .*untrained/checkpoints: train the model first \(python tools/run_net.py"
+    elif case == "checkpoint does not fit the config":  # 12 classes and 8 frames, the checkpoint 3 and 4
+        args = ["--cfg", os.path.join(ROOT, "configs", "synthetic_regionvit.yaml")]
+        expected = "checkpoint_best.pyth does not fit RegionViT: .*wrong shape"
     elif case == "unknown output format":
         args, expected = ["--output", "out.gif"], "out.gif: cannot write .gif"
     if checkpoint is not None:

@@ -115,14 +115,16 @@ def run(args: argparse.Namespace) -> None:
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:
-    """The message's first line, which names the file and the problem; a long one up to its first sentence.
-
-    (torch's message for a file that is not a checkpoint runs over lines of advice about weights_only.)
+    """The message's first line (it names the file and the problem), a long one cut after its first
+    sentence or at ``limit`` characters (torch's message for a file that is not a checkpoint runs on
+    with advice about weights_only; a checkpoint that does not fit lists every tensor).
     """
     line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    if len(line) > limit and ". " in line[:limit]:
-        line = line[: line.index(". ") + 1]
-    return line
+    if len(line) <= limit:
+        return line
+    if ". " in line[:limit]:
+        return line[: line.index(". ") + 1]
+    return line[:limit] + " ..."
 
 
 def main(argv: list[str] | None = None) -> int:
