@@ -32,8 +32,6 @@ from .sampling import FrameSampler
 
 __all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator", "read_clips"]
 
-logger = logging.getLogger(__name__)
-
 
 class ClipTransform(Protocol):
     def decode_size(self, generator: torch.Generator | None) -> int | None:
