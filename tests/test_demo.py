@@ -21,10 +21,11 @@ from videoregion.data.batch import normalize
 from videoregion.data.build import build_sampler, build_transform
 from videoregion.data.dataset import VideoDataset
 from videoregion.engine import build
-from videoregion.engine.checkpoint import CheckpointManager
+from videoregion.engine.checkpoint import CheckpointError, CheckpointManager
 from videoregion.engine.trainer import TrainState
 from videoregion.inference import (
     build_predictor,
+    find_checkpoint,
     format_table,
     plot_timeline,
     sliding_windows,
@@ -205,6 +206,21 @@ def test_annotation_is_drawn_on_the_frames(predictor, tmp_path):
     assert frame.shape == original.shape
     assert np.abs(frame[-8:] - original[-8:]).mean() < 6  # yuv420p round trip only
     assert np.abs(frame[:12] - original[:12]).mean() > 30  # the panel
+
+
+def test_which_checkpoint_without_one_named(tmp_path):
+    cfg = load_config([], ["OUTPUT_DIR", str(tmp_path)], freeze=False)
+    with pytest.raises(CheckpointError, match="train the model first"):
+        find_checkpoint(cfg)
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for epoch in (2, 3):
+        (folder / f"checkpoint_epoch_{epoch:05d}.pyth").write_bytes(b"")
+    assert find_checkpoint(cfg) == str(folder / "checkpoint_epoch_00003.pyth")  # no best: the newest
+    (folder / "checkpoint_best.pyth").write_bytes(b"")
+    assert find_checkpoint(cfg) == str(folder / "checkpoint_best.pyth")
+    cfg.DEMO.CHECKPOINT_FILE_PATH = "mine.pyth"
+    assert find_checkpoint(cfg) == "mine.pyth"
 
 
 # ----------------------------------------------------------------------------- tools/demo.py

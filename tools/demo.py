@@ -91,7 +91,8 @@ def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
     video = args.output or os.path.join("demo_output", os.path.splitext(os.path.basename(args.video))[0] + ".mp4")
     stem, ext = os.path.splitext(video)
     if ext.lower() not in ENCODERS:
-        raise ValueError(f"--output {video}: cannot write {ext or 'a file without extension'}; use one of {sorted(ENCODERS)}")
+        what = ext or "a file without extension"
+        raise ValueError(f"--output {video}: cannot write {what}; use one of {sorted(ENCODERS)}")
     return video, args.json or stem + ".json", args.timeline or stem + "_timeline.png"
 
 
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> None:
     video_out, json_out, timeline_out = output_paths(args)
     cfg, checkpoint, state = resolve(args)
     predictor = build_predictor(cfg, checkpoint, state=state)
-    print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}", flush=True)
+    print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}",
+          flush=True)
     prediction = predictor.predict(args.video, progress=True)
     print(format_table(prediction), flush=True)
 

@@ -88,7 +88,8 @@ def load_model(cfg: CfgNode, path: str, state: dict | None = None) -> torch.nn.M
         try:
             model.load_state_dict(state["ema"])
         except RuntimeError as e:
-            raise CheckpointError(f"{path}: its EMA weights do not fit {cfg.MODEL.NAME}: {str(e).splitlines()[0]}") from None
+            reason = str(e).splitlines()[0]
+            raise CheckpointError(f"{path}: its EMA weights do not fit {cfg.MODEL.NAME}: {reason}") from None
         logger.info("loaded the EMA weights of %s", path)
     else:
         load_pretrained(model, path)

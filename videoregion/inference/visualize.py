@@ -161,7 +161,7 @@ def write_annotated_video(
     height, width = output_size(*native, short_side)
     row_height = max(12, round(min(height, width) / 18))
     rows = min(PANEL_ROWS, prediction.topk)
-    best = prediction.video_topk[0]
+    best, tops = prediction.video_topk[0], prediction.window_topk
     cached: tuple[int, np.ndarray] | None = None
     try:
         container, stream = _open_output(path, reader.fps, height, width)
@@ -178,7 +178,7 @@ def write_annotated_video(
                         w = prediction.windows[window]
                         header = (f"{index / reader.fps:5.1f} s  window {w.start:.1f}-{w.end:.1f} s  "
                                   f"video: {best.name} {best.score:.2f}")
-                        cached = (window, render_panel(header, prediction.window_topk[window][:rows], width, row_height))
+                        cached = (window, render_panel(header, tops[window][:rows], width, row_height))
                     image = np.ascontiguousarray(frames[index - first, :height, :width])
                     frame = av.VideoFrame.from_ndarray(_blend(image, cached[1]), format="rgb24")
                     for packet in stream.encode(frame):
