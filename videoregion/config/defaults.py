@@ -106,6 +106,38 @@ _C.MIXUP.SWITCH_PROB = 0.5
 _C.SOLVER = CfgNode()
 # Learning rate for a global batch of SOLVER.BASE_BATCH_SIZE clips.
 _C.SOLVER.BASE_LR = 1e-3
+# Global batch (clips per optimizer step) BASE_LR refers to; the run's LR scales linearly from it.
+_C.SOLVER.BASE_BATCH_SIZE = 64
+# Scale the LR with the global batch ("linear": LR = BASE_LR * batch / BASE_BATCH_SIZE) or "none".
+_C.SOLVER.LR_SCALING = "linear"
+# Optimizer: "adamw" or "sgd".
+_C.SOLVER.OPTIMIZING_METHOD = "adamw"
+# Weight decay (never applied to norms, biases, position tables: model.no_weight_decay()).
+_C.SOLVER.WEIGHT_DECAY = 0.05
+# AdamW betas.
+_C.SOLVER.BETAS = [0.9, 0.999]
+# SGD momentum.
+_C.SOLVER.MOMENTUM = 0.9
+# SGD Nesterov momentum.
+_C.SOLVER.NESTEROV = True
+# Layer-wise LR decay: layer l of L gets LR * LAYER_DECAY ** (L - 1 - l); 1.0 switches it off.
+_C.SOLVER.LAYER_DECAY = 1.0
+# Epochs of training.
+_C.SOLVER.MAX_EPOCH = 30
+# Epochs of linear warmup (per iteration, may be fractional) before the cosine decay.
+_C.SOLVER.WARMUP_EPOCHS = 2.5
+# LR at the first warmup iteration, as a fraction of the (scaled) base LR.
+_C.SOLVER.WARMUP_START_FACTOR = 0.01
+# LR at the end of the cosine, as a fraction of the (scaled) base LR.
+_C.SOLVER.COSINE_END_FACTOR = 0.01
+# Clip the global gradient norm to this value; 0 switches clipping off.
+_C.SOLVER.CLIP_GRAD_NORM = 1.0
+# Micro-batches whose gradients are accumulated before each optimizer step.
+_C.SOLVER.ACCUM_ITERS = 1
+# Keep an exponential moving average of the weights (evaluated and saved alongside).
+_C.SOLVER.EMA_ENABLE = False
+# EMA decay per optimizer step.
+_C.SOLVER.EMA_DECAY = 0.9998
 
 # ----------------------------------------------------------------------------- training
 _C.TRAIN = CfgNode()
@@ -115,6 +147,18 @@ _C.TRAIN.ENABLE = True
 _C.TRAIN.BATCH_SIZE = 64
 # Initial weights: an authors' 2D checkpoint (inflated) or a 3D checkpoint of ours; "" for none.
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
+# Continue from the newest readable checkpoint in OUTPUT_DIR/checkpoints when there is one.
+_C.TRAIN.AUTO_RESUME = True
+# Validate (one view per video) every this many epochs, and after the last epoch.
+_C.TRAIN.EVAL_PERIOD = 1
+# Write a checkpoint every this many epochs, and after the last epoch.
+_C.TRAIN.CHECKPOINT_PERIOD = 1
+# Epoch checkpoints kept (the newest ones); the best by validation top-1 is kept besides.
+_C.TRAIN.CHECKPOINT_KEEP = 3
+# Mixed precision on GPU: "bf16", "fp16" (with a gradient scaler) or "fp32". The CPU runs fp32 unless "bf16".
+_C.TRAIN.MIXED_PRECISION = "bf16"
+# Also use autocast on the CPU when MIXED_PRECISION is "bf16" (off: the CPU runs fp32).
+_C.TRAIN.CPU_AUTOCAST = False
 
 # ----------------------------------------------------------------------------- testing
 _C.TEST = CfgNode()
@@ -126,11 +170,33 @@ _C.TEST.BATCH_SIZE = 64
 _C.TEST.NUM_ENSEMBLE_VIEWS = 10
 # Spatial crops per clip at test time (1 centre or 3 along the long side).
 _C.TEST.NUM_SPATIAL_CROPS = 3
+# Weights to test when TRAIN.ENABLE is False; "" takes OUTPUT_DIR's newest checkpoint, then TRAIN.CHECKPOINT_FILE_PATH.
+_C.TEST.CHECKPOINT_FILE_PATH = ""
+# Test the EMA weights (when the checkpoint or the run has them) instead of the raw ones.
+_C.TEST.USE_EMA = False
+# Per-video scores and labels of the final test, relative to OUTPUT_DIR ("" to skip).
+_C.TEST.SAVE_RESULTS_PATH = "test_results.pt"
 
 # ----------------------------------------------------------------------------- demo
 _C.DEMO = CfgNode()
 # Checkpoint used by tools/demo.py when --checkpoint is not given ("" for OUTPUT_DIR's best).
 _C.DEMO.CHECKPOINT_FILE_PATH = ""
+# Class-name file (one name per line, or json {name: index}); "" uses the names saved in the checkpoint.
+_C.DEMO.LABEL_FILE_PATH = ""
+# Classes listed per window and for the whole video.
+_C.DEMO.TOPK = 5
+# Length of a sliding window, in seconds (0: the span of one test clip at the video's frame rate).
+_C.DEMO.WINDOW_SECONDS = 0.0
+# Step between the starts of consecutive windows, in seconds (0: half a window).
+_C.DEMO.STRIDE_SECONDS = 0.0
+# Test clips spread over each window (as TEST.NUM_ENSEMBLE_VIEWS over a video), each in TEST.NUM_SPATIAL_CROPS crops.
+_C.DEMO.CLIPS_PER_WINDOW = 1
+# Clips per forward pass.
+_C.DEMO.BATCH_SIZE = 8
+# Device: "cpu", "cuda", or "" for cuda when available.
+_C.DEMO.DEVICE = ""
+# Short side of the annotated video, in pixels (0 keeps the input's size; odd sizes lose a row or column).
+_C.DEMO.OUTPUT_SHORT_SIDE = 360
 
 # ----------------------------------------------------------------------------- data loader
 _C.DATA_LOADER = CfgNode()
@@ -143,9 +209,22 @@ _C.DATA_LOADER.PREFETCH_FACTOR = 2
 # Seconds to wait for one batch from the workers before failing (0: forever); a backstop behind DATA.DECODE_TIMEOUT.
 _C.DATA_LOADER.TIMEOUT = 0
 
+# ----------------------------------------------------------------------------- synthetic data
+_C.SYNTHETIC = CfgNode()
+# Generate the built-in synthetic dataset (DATA.DATASET layout) in DATA.PATH_TO_DATA_DIR when that folder is missing.
+_C.SYNTHETIC.GENERATE = False
+# Videos per class, split 70/15/15 into train/val/test; MODEL.NUM_CLASSES classes (even, at most 12).
+_C.SYNTHETIC.VIDEOS_PER_CLASS = 60
+# Frame height and width of the generated videos, in pixels.
+_C.SYNTHETIC.SIZE = 64
+# Frames per generated video.
+_C.SYNTHETIC.NUM_FRAMES = 48
+# Seed of the generator (the same seed gives the same videos).
+_C.SYNTHETIC.SEED = 0
+
 # ----------------------------------------------------------------------------- run
-# GPUs per machine (0 trains on the CPU).
-_C.NUM_GPUS = 1
+# GPUs per machine (0 runs on the CPU; -1 takes every visible GPU, none on a CPU-only machine).
+_C.NUM_GPUS = -1
 # Machines taking part in the run.
 _C.NUM_SHARDS = 1
 # Index of this machine among NUM_SHARDS.

@@ -27,10 +27,10 @@ import torch
 from torch.utils.data import Dataset
 
 from .annotations import VideoRecord
-from .readers import VideoError, open_video, run_with_timeout
+from .readers import VideoError, VideoReader, open_video, run_with_timeout
 from .sampling import FrameSampler
 
-__all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator"]
+__all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator", "read_clips"]
 
 
 class ClipTransform(Protocol):
@@ -148,23 +148,29 @@ class VideoDataset(Dataset):
         return reader.get_frames(indices.tolist(), short_side=short_side, layout="TCHW")
 
     def decode_test_clips(self, path: str) -> list[torch.Tensor]:
-        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view.
-
-        Clips that overlap or nearly touch are read together, in one sorted pass that decodes
-        each frame at most once (one read per clip would go back to a key frame every time);
-        clips far apart in a long video are read separately, each after its own seek.
-        """
+        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view (read by :func:`read_clips`)."""
         short_side = self.transform.decode_size(None)
         reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
         clips = [self.sampler(reader.num_frames, reader.fps, view, self.num_temporal_views, None)
                  for view in range(self.num_temporal_views)]
-        frames: list[torch.Tensor | None] = [None] * len(clips)
-        for run in group_nearby(clips):
-            wanted = torch.cat([clips[i] for i in run]).unique(sorted=True)
-            decoded = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
-            for i in run:
-                frames[i] = decoded[torch.searchsorted(wanted, clips[i])]
-        return frames
+        return read_clips(reader, clips, short_side)
+
+
+def read_clips(reader: VideoReader, clips: Sequence[torch.Tensor], short_side: int | None) -> list[torch.Tensor]:
+    """The frames of several clips of one video, [(T, C, H, W) uint8] per clip.
+
+    ``clips``: frame indices (T,) per clip, in order of their first frame. Clips that overlap or
+    nearly touch (:func:`group_nearby`) are read together, in one sorted pass that decodes each
+    frame at most once (one read per clip would go back to a key frame every time); clips far
+    apart in a long video are read separately, each after its own seek.
+    """
+    frames: list[torch.Tensor | None] = [None] * len(clips)
+    for run in group_nearby(clips):
+        wanted = torch.cat([clips[i] for i in run]).unique(sorted=True)
+        decoded = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
+        for i in run:
+            frames[i] = decoded[torch.searchsorted(wanted, clips[i])]
+    return frames
 
 
 def group_nearby(clips: Sequence[torch.Tensor]) -> list[list[int]]:

@@ -546,6 +546,8 @@ _MEDIUM = dict(stem="1conv", dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24),
 _BASE = dict(stem="1conv", dims=(128, 256, 512, 1024), num_heads=(4, 8, 16, 32), depths=(2, 2, 14, 2))
 
 ARCHITECTURES = {
+    # not in the paper: a quarter of tiny's compute at small inputs, for CPU-sized runs (the synthetic main job)
+    "nano": dict(stem="3conv", dims=(32, 64, 128, 256), num_heads=(1, 2, 4, 8), depths=(1, 1, 2, 1)),
     "tiny": _TINY,
     "small": _SMALL,
     "medium": _MEDIUM,

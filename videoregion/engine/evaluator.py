@@ -1,0 +1,95 @@
+"""The evaluation loop and what the final test writes (metrics, confusion matrix, predictions)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .metrics import VideoResults, ViewCollector, classification_metrics, plot_confusion_matrix, write_confusion_csv
+from .trainer import BatchTransform, Precision
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["evaluate", "save_test_outputs"]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[dict],
+    batch_transform: BatchTransform,
+    *,
+    device: torch.device,
+    precision: Precision,
+    num_classes: int,
+    ensemble_method: str = "sum",
+    progress: bool = False,
+    desc: str = "eval",
+) -> tuple[VideoResults, dict]:
+    """Softmax scores of every view in ``loader``, gathered over processes and aggregated per video.
+
+    Returns the per-video results and a metrics dict (accuracies in percent, "confusion" (K, K)).
+    Every process returns the same values.
+    """
+    model.eval()
+    collector = ViewCollector()
+    for batch in tqdm(loader, disable=not progress, dynamic_ncols=True, leave=False, desc=desc):
+        clips, labels = batch_transform(batch, device)
+        with precision.autocast():
+            logits = model(clips)
+        collector.add(logits.float().softmax(dim=-1), batch["video_index"], batch["view_index"], labels, batch["path"])
+    results = collector.results(num_classes, ensemble_method)
+    metrics = classification_metrics(results.scores, results.labels, num_classes)
+    metrics["num_views"] = results.num_views
+    return results, metrics
+
+
+def save_test_outputs(
+    output_dir: str,
+    results: VideoResults,
+    metrics: dict,
+    class_names: Sequence[str],
+    *,
+    results_path: str = "",
+) -> None:
+    """Confusion matrix (CSV and PNG), per-class accuracy CSV, and predictions at ``results_path``.
+
+    ``results_path`` (relative to ``output_dir`` unless absolute) gets a torch file with per-video
+    "scores" (V, K), "labels", "video_index", "paths", "class_names", plus a readable CSV beside it.
+    """
+    cm = metrics["confusion"]
+    write_confusion_csv(os.path.join(output_dir, "confusion_matrix.csv"), cm, class_names)
+    plot_confusion_matrix(os.path.join(output_dir, "confusion_matrix.png"), cm, class_names)
+    with open(os.path.join(output_dir, "per_class_acc.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class", "videos", "accuracy"])
+        for name, support, acc in zip(class_names, cm.sum(dim=1).tolist(), metrics["per_class_acc"]):
+            writer.writerow([name, support, "" if acc != acc else f"{acc:.2f}"])
+    if not results_path:
+        return
+    path = results_path if os.path.isabs(results_path) else os.path.join(output_dir, results_path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(
+        {
+            "scores": results.scores,
+            "labels": results.labels,
+            "video_index": results.videos,
+            "paths": list(results.paths),
+            "class_names": list(class_names),
+        },
+        path,
+    )
+    preds = results.scores.argmax(dim=1)
+    with open(os.path.splitext(path)[0] + ".csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["video_index", "path", "label", "prediction", "score"])
+        for v, p, y, k, s in zip(results.videos.tolist(), results.paths, results.labels.tolist(), preds.tolist(),
+                                   results.scores.max(dim=1).values.tolist()):
+            writer.writerow([v, p, class_names[y], class_names[k], f"{s:.4f}"])
+    logger.info("saved test predictions to %s", path)
