@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-classes", type=int, default=len(CLASSES),
                         help=f"classes to keep (even: whole time-reversed pairs; at most {len(CLASSES)})")
     parser.add_argument("--size", type=int, default=64, help="frame height and width in pixels")
-    parser.add_argument("--frames", type=int, default=48, help="frames per video")
+    parser.add_argument("--frames", type=int, default=32, help="frames per video")
     parser.add_argument("--fps", type=int, default=30, help="frame rate of the videos")
     parser.add_argument("--crf", type=int, default=20, help="encoder quality (lower is better)")
     parser.add_argument("--split", type=float, nargs=3, default=[0.7, 0.15, 0.15],

@@ -142,7 +142,7 @@ def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sample_params(
-    rng: np.random.Generator, *, motion: str, size: int = 64, num_frames: int = 48
+    rng: np.random.Generator, *, motion: str, size: int = 64, num_frames: int = 32
 ) -> VideoParams:
     """Draw one video's parameters for a pair's ``motion`` (see :data:`MOTIONS`).
 
@@ -164,7 +164,7 @@ def sample_params(
     background, colour = _colour_pair(rng)
 
     # The big object of "scale" needs room; keep every object inside the frame.
-    radius = _span(rng, 0.07 * s, 0.28 * s, 0.12 * s, 0.2 * s) if motion == "scale" else (
+    radius = _span(rng, 0.06 * s, 0.3 * s, 0.15 * s, 0.22 * s) if motion == "scale" else (
         _drift(rng, rng.uniform(0.13, 0.2) * s, 0.02 * s))
     margin = max(radius) + 1.0
     x = _span(rng, margin, s - margin, 0.4 * s, 0.6 * s) if motion == "move_x" else (
@@ -174,7 +174,7 @@ def sample_params(
     start_angle = rng.uniform(0, 2 * np.pi)
     turn = rng.uniform(0.75, 1.25) * np.pi if motion == "rotate" else rng.uniform(-0.15, 0.15)
     angle = (float(start_angle), float(start_angle + turn))
-    gain = (float(rng.uniform(0.2, 0.4)), float(rng.uniform(0.9, 1.0))) if motion == "gain" else (
+    gain = (float(rng.uniform(0.15, 0.3)), float(rng.uniform(0.9, 1.0))) if motion == "gain" else (
         (1.0, 1.0))
     alpha = (float(rng.uniform(0.0, 0.1)), float(rng.uniform(0.9, 1.0))) if motion == "alpha" else (
         (1.0, 1.0))
@@ -374,7 +374,7 @@ def generate_dataset(
     videos_per_class: int = 60,
     *,
     size: int = 64,
-    num_frames: int = 48,
+    num_frames: int = 32,
     fps: int = 30,
     crf: int = 20,
     split: Sequence[float] = (0.7, 0.15, 0.15),
