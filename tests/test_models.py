@@ -76,7 +76,7 @@ def test_every_model_forward_shape_no_nan(name):
 
 @pytest.mark.parametrize("video", [False, True])
 def test_backward_reaches_every_parameter(video):
-    kwargs = dict(MINI, window=7, peg=True, num_classes=3, drop_path_rate=0.1)
+    kwargs = dict(MINI, window=7, peg=True, num_classes=3)  # no drop path: it may drop a whole branch
     model = RegionViT(**kwargs, **({"num_frames": 8} if video else {}))
     x = torch.randn(2, 3, 8, 60, 60) if video else torch.randn(2, 3, 60, 60)  # 60: padded windows too
     model(x).logsumexp(-1).sum().backward()

@@ -114,14 +114,15 @@ def test_bad_videos_in_training_are_replaced_and_listed(tmp_path, make_cfg, capl
     assert len(warned) == 5  # once per path, although drawn again and again
 
 
-def test_bad_videos_at_test_time_are_left_out_and_counted(tmp_path, make_cfg):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_bad_videos_at_test_time_are_left_out_and_counted(tmp_path, make_cfg, workers):
     root, paths = write_kinetics(str(tmp_path / "data"), num_videos=4)
     with open(paths[2], "wb") as f:
         f.write(b"\x00" * 100)
-    cfg = make_cfg(root)
+    cfg = make_cfg(root, **{"DATA_LOADER.NUM_WORKERS": workers})
     loader = build_loader(cfg, "test")
-    seen = [int(v) for b in loader for v in b["video_index"]]
-    assert sorted(set(seen)) == [0, 1, 3] and len(seen) == 18
+    seen = [(int(v), int(w)) for b in loader for v, w in zip(b["video_index"], b["view_index"])]
+    assert sorted(seen) == [(v, w) for v in (0, 1, 3) for w in range(6)]
     assert loader.skip_report.num_skipped == 1 and loader.skip_report.num_failed_reads == 6
     assert "1 videos skipped" in loader.skip_report.summary()
 
@@ -152,8 +153,9 @@ def test_stalled_decoder_is_given_up_on(kinetics_root, make_cfg, monkeypatch):
     cfg = make_cfg(kinetics_root, **{"DATA.DECODING_BACKEND": "stalled", "DATA.DECODE_TIMEOUT": 0.2})
     dataset = build_dataset(cfg, "val")
     start = time.perf_counter()
-    item = dataset[0]
+    item = dataset[2]
     assert "clip" not in item and "stalled" in item["skipped"][0][1]
+    assert item["video_index"] == 2 and item["path"].endswith("videos/2.mp4")
     assert time.perf_counter() - start < 5
 
 
@@ -203,3 +205,12 @@ def test_test_clips_decoded_in_one_pass_match_clip_by_clip(tmp_path, make_cfg):
     for view, clip in enumerate(clips):
         indices = dataset.sampler(60, 30.0, view, 4, None)
         assert torch.equal(clip, reader.get_frames(indices.tolist(), layout="TCHW"))
+
+
+def test_group_nearby_clips():
+    from videoregion.data.dataset import group_nearby
+
+    clip = lambda start: torch.arange(start, start + 64, 4)  # frames start .. start + 60
+    assert group_nearby([clip(s) for s in (0, 26, 52, 100)]) == [[0, 1, 2, 3]]  # overlapping
+    assert group_nearby([clip(s) for s in (0, 100, 1000, 1050, 3000)]) == [[0, 1], [2, 3], [4]]
+    assert group_nearby([clip(0)]) == [[0]]

@@ -181,6 +181,22 @@ _C.TEST.SAVE_RESULTS_PATH = "test_results.pt"
 _C.DEMO = CfgNode()
 # Checkpoint used by tools/demo.py when --checkpoint is not given ("" for OUTPUT_DIR's best).
 _C.DEMO.CHECKPOINT_FILE_PATH = ""
+# Class-name file (one name per line, or json {name: index}); "" uses the names saved in the checkpoint.
+_C.DEMO.LABEL_FILE_PATH = ""
+# Classes listed per window and for the whole video.
+_C.DEMO.TOPK = 5
+# Length of a sliding window, in seconds (0: the span of one test clip at the video's frame rate).
+_C.DEMO.WINDOW_SECONDS = 0.0
+# Step between the starts of consecutive windows, in seconds (0: half a window).
+_C.DEMO.STRIDE_SECONDS = 0.0
+# Test clips spread over each window (as TEST.NUM_ENSEMBLE_VIEWS over a video), each in TEST.NUM_SPATIAL_CROPS crops.
+_C.DEMO.CLIPS_PER_WINDOW = 1
+# Clips per forward pass.
+_C.DEMO.BATCH_SIZE = 8
+# Device: "cpu", "cuda", or "" for cuda when available.
+_C.DEMO.DEVICE = ""
+# Short side of the annotated video, in pixels (0 keeps the input's size; odd sizes lose a row or column).
+_C.DEMO.OUTPUT_SHORT_SIDE = 360
 
 # ----------------------------------------------------------------------------- data loader
 _C.DATA_LOADER = CfgNode()

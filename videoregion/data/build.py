@@ -24,7 +24,7 @@ from torch.utils.data import DistributedSampler
 from .annotations import SPLITS, load_annotations
 from .batch import BatchTransform, Mixup
 from .dataset import VideoDataset
-from .loader import EpochSampler, SkipReport, VideoLoader, collate_items, seed_worker
+from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
 from .readers import READERS
 from .sampling import clip_span, dense_indices, segment_indices
 from .transforms import TestTransform, TrainTransform
@@ -140,8 +140,9 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     """A loader over ``dataset`` (built from ``cfg`` when None) with per-process batches.
 
     Train shuffles (seeded by RNG_SEED and the epoch) and drops the last incomplete batch unless
-    the data holds less than one batch; val/test keep order and every item. Every process gets
-    its share through a DistributedSampler (one replica when not distributed).
+    the data holds less than one batch; val/test keep every item, each worker taking a contiguous
+    share (:class:`~.loader.WorkerContiguousOrder`). Every process gets its share through a
+    DistributedSampler (one replica when not distributed).
     """
     _check_split(split)
     dataset = build_dataset(cfg, split) if dataset is None else dataset
@@ -155,6 +156,8 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     index_sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train,
                                        seed=cfg.RNG_SEED, drop_last=False)
     workers = cfg.DATA_LOADER.NUM_WORKERS
+    if not train and workers > 1:
+        index_sampler = WorkerContiguousOrder(index_sampler, batch_size, workers)
     return VideoLoader(
         dataset,
         batch_size=batch_size,

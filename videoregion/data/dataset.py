@@ -3,7 +3,8 @@
 An index addresses one view of one video (``index = video_index * num_views + view_index``;
 ``view_index = temporal_view * num_spatial_views + spatial_view``). Loading a view is three
 steps, each a pluggable callable: :func:`~.readers.open_video` (decode), a frame sampler
-(:mod:`.sampling`) and a clip transform (:mod:`.transforms`).
+(:mod:`.sampling`) and a clip transform (:mod:`.transforms`). At test time all clips of a video
+are decoded in one pass and kept while its views are read (views come in order).
 
 Decode failures are handled in one place, :meth:`VideoDataset.__getitem__`: a
 :class:`~.readers.VideoError` (or a stalled decoder) is recorded in the item's ``skipped`` list;
@@ -19,7 +20,6 @@ hands the epoch to the dataset with each index (``(index, epoch)``).
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -27,12 +27,10 @@ import torch
 from torch.utils.data import Dataset
 
 from .annotations import VideoRecord
-from .readers import VideoError, open_video, run_with_timeout
+from .readers import VideoError, VideoReader, open_video, run_with_timeout
 from .sampling import FrameSampler
 
-__all__ = ["ClipTransform", "VideoDataset", "item_generator"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator", "read_clips"]
 
 
 class ClipTransform(Protocol):
@@ -109,13 +107,14 @@ class VideoDataset(Dataset):
         video_index, view_index = divmod(index, self.num_views)
         generator = item_generator(self.seed, epoch, index)
         skipped: list[tuple[str, str]] = []
-        for _ in range(self.max_retries + 1):
+        for attempt in range(self.max_retries + 1):
+            if attempt:  # training only: another video in place of the unreadable one
+                video_index = int(torch.randint(self.num_videos, (), generator=generator))
             record = self.records[video_index]
             try:
                 clip = self.load_view(record.path, view_index, generator)
             except VideoError as e:
                 skipped.append((record.path, e.reason))
-                video_index = int(torch.randint(self.num_videos, (), generator=generator))
                 continue
             return {"clip": clip, "label": record.label, "video_index": video_index,
                     "view_index": view_index, "path": record.path, "skipped": skipped}
@@ -149,15 +148,42 @@ class VideoDataset(Dataset):
         return reader.get_frames(indices.tolist(), short_side=short_side, layout="TCHW")
 
     def decode_test_clips(self, path: str) -> list[torch.Tensor]:
-        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view, in one decoding pass.
-
-        Test clips overlap and cover the video; one sorted read decodes each frame at most once,
-        where one read per clip would go back to a key frame every time.
-        """
+        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view (read by :func:`read_clips`)."""
         short_side = self.transform.decode_size(None)
         reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
         clips = [self.sampler(reader.num_frames, reader.fps, view, self.num_temporal_views, None)
                  for view in range(self.num_temporal_views)]
-        wanted = torch.cat(clips).unique(sorted=True)
-        frames = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
-        return [frames[torch.searchsorted(wanted, clip)] for clip in clips]
+        return read_clips(reader, clips, short_side)
+
+
+def read_clips(reader: VideoReader, clips: Sequence[torch.Tensor], short_side: int | None) -> list[torch.Tensor]:
+    """The frames of several clips of one video, [(T, C, H, W) uint8] per clip.
+
+    ``clips``: frame indices (T,) per clip, in order of their first frame. Clips that overlap or
+    nearly touch (:func:`group_nearby`) are read together, in one sorted pass that decodes each
+    frame at most once (one read per clip would go back to a key frame every time); clips far
+    apart in a long video are read separately, each after its own seek.
+    """
+    frames: list[torch.Tensor | None] = [None] * len(clips)
+    for run in group_nearby(clips):
+        wanted = torch.cat([clips[i] for i in run]).unique(sorted=True)
+        decoded = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
+        for i in run:
+            frames[i] = decoded[torch.searchsorted(wanted, clips[i])]
+    return frames
+
+
+def group_nearby(clips: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Clip numbers grouped into runs whose frame ranges overlap or lie less than a clip apart.
+
+    ``clips``: frame indices per clip, clips in order of their first frame.
+    """
+    runs: list[list[int]] = []
+    end = None
+    for i, clip in enumerate(clips):
+        first, last = int(clip.min()), int(clip.max())
+        if end is None or first - end > last - first + 1:
+            runs.append([])
+        runs[-1].append(i)
+        end = last if end is None else max(end, last)
+    return runs

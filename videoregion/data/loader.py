@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-__all__ = ["DataError", "EpochSampler", "SkipReport", "VideoLoader", "collate_items", "seed_worker"]
+__all__ = [
+    "DataError", "EpochSampler", "SkipReport", "VideoLoader", "WorkerContiguousOrder", "collate_items", "seed_worker",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,41 @@ class EpochSampler(Sampler):
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = self.epoch
         return ((int(index), epoch) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class WorkerContiguousOrder(Sampler):
+    """A sampler's indices reordered so that each loader worker gets one contiguous share.
+
+    The DataLoader hands batch ``p`` to worker ``p % num_workers``. Cut into batches, the
+    indices are dealt so that worker ``w`` receives the ``w``-th contiguous share: the views of a
+    test video then stay in one worker, which decodes the video once
+    (:meth:`~.dataset.VideoDataset.decode_test_clips`) instead of once per worker. Only the order
+    changes (results are keyed by video and view index); the last, partial batch stays last.
+    """
+
+    def __init__(self, sampler: Sampler, batch_size: int, num_workers: int):
+        self.sampler, self.batch_size, self.num_workers = sampler, batch_size, num_workers
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(self.sampler)
+        batches = [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+        full, extra = divmod(len(batches), self.num_workers)
+        sizes = [full] * (self.num_workers - extra) + [full + 1] * extra  # longer shares last
+        shares, start = [], 0
+        for size in sizes:
+            shares.append(batches[start : start + size])
+            start += size
+        for round_ in range(full + 1):
+            for share in shares:
+                if round_ < len(share):
+                    yield from share[round_]
 
     def __len__(self) -> int:
         return len(self.sampler)

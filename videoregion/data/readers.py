@@ -115,6 +115,9 @@ def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
 
 def _short_message(error: BaseException) -> str:
     """One line for a report: the last line of the message (decord's C++ traces end with it)."""
+    reason = getattr(error, "strerror", None)
+    if isinstance(reason, str) and reason:  # PyAV: "[Errno N] reason: 'path'" (the path is named already)
+        return reason
     text = str(error).strip().splitlines()
     # decord prefixes its messages with a timestamp and a source location; keep the message.
     line = text[-1] if text else type(error).__name__

@@ -30,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .registry import register_model
 
-__all__ = ["RegionViT", "relative_position_index"]
+__all__ = ["RegionViT", "relative_position_index", "window_bias_index"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -93,6 +93,19 @@ def relative_position_index(steps: int, window: int) -> torch.Tensor:
     dy = (offset[1] + window // 2) % side
     dx = (offset[2] + window // 2) % side
     return (dt * side + dy) * side + dx
+
+
+def window_bias_index(steps: int, window: int) -> torch.Tensor:
+    """:func:`relative_position_index` for a whole window, regional token first: (1 + N, 1 + N).
+
+    Pairs with the regional token point past the table: to a zero entry (T) or, for the regional
+    key, to a log(steps) entry (T + 1), T = (2*steps-1) * (2*window-1)**2. See Attention.local_bias.
+    """
+    local = relative_position_index(steps, window)
+    size = (2 * steps - 1) * (2 * window - 1) ** 2
+    index = F.pad(local, (1, 0, 1, 0), value=size)
+    index[:, 0] = size + 1
+    return index
 
 
 # ----------------------------------------------------------------------------- tokenizers
@@ -207,7 +220,9 @@ class Attention(nn.Module):
         q, k, v = rearrange(self.qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.num_heads)
         if attn_bias is not None:
             attn_bias = attn_bias.to(q.dtype)
-            if attn_bias.dim() == 4:  # (N, h, L, d) -> (N / S, S, h, L, d) to meet the per-window bias
+            if attn_bias.dim() == 3:  # a 4-D mask keeps the fused CPU kernel (a 3-D one falls back to math)
+                attn_bias = attn_bias[None]
+            else:  # (N, h, L, d) -> (N / S, S, h, L, d) to meet the per-window bias
                 q, k, v = (t.unflatten(0, (-1, attn_bias.shape[0])) for t in (q, k, v))
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
         return self.proj(rearrange(x.reshape(n, *x.shape[-3:]), "n h l d -> n l (h d)"))
@@ -215,13 +230,16 @@ class Attention(nn.Module):
     def local_bias(self, index: torch.Tensor, region_steps: int) -> torch.Tensor:
         """The local pass's logit bias, (heads, 1 + N, 1 + N), regional token first.
 
-        Local-to-local pairs get the relative position bias. The regional key gets log(steps): it
-        then weighs as if it stood once per local time step, which makes a static clip attend exactly
-        as the image model does (the I3D "boring video" property).
+        ``index`` is :func:`window_bias_index`, flattened. Local-to-local pairs get the relative
+        position bias, pairs with the regional token none, except that the regional key gets
+        log(steps): it then weighs as if it stood once per local time step, which makes a static clip
+        attend exactly as the image model does (the I3D "boring video" property).
         """
-        bias = F.pad(self.rel_pos[:, index], (1, 0, 1, 0))  # (h, 1 + N, 1 + N)
-        bias[:, :, 0] += math.log(region_steps)
-        return bias
+        heads, length = self.rel_pos.shape[0], math.isqrt(index.numel())
+        extra = self.rel_pos.new_tensor([0.0, math.log(region_steps)]).expand(heads, 2)
+        table = torch.cat([self.rel_pos, extra], dim=1)  # (heads, table + [zero, log(steps)])
+        # index_select, not table[:, index]: advanced indexing is ~100x slower on the CPU here.
+        return table.index_select(1, index).view(heads, length, length)
 
 
 # ----------------------------------------------------------------------------- R2L block
@@ -277,7 +295,7 @@ class Stage(nn.Module):
             for p in drop_path
         )
         self.peg = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim, bias=False) if peg else None
-        self.register_buffer("rel_pos_index", relative_position_index(region_steps, window), persistent=False)
+        self.register_buffer("bias_index", window_bias_index(region_steps, window).flatten(), persistent=False)
         self.grad_checkpointing = False
 
     def to_windows(self, region: torch.Tensor, local: torch.Tensor, batch: int) -> torch.Tensor:
@@ -344,7 +362,7 @@ class Stage(nn.Module):
         mask = self.padding_mask(region_hw, local_hw, local.device)
         windows = self.to_windows(region, local, batch)
         for i, block in enumerate(self.blocks):
-            bias = block.attn.local_bias(self.rel_pos_index, self.region_steps)
+            bias = block.attn.local_bias(self.bias_index, self.region_steps)
             if mask is not None:
                 bias = bias + mask  # (Hr*Wr, heads, 1 + N, 1 + N)
             if self.grad_checkpointing and torch.is_grad_enabled():

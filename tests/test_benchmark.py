@@ -1,0 +1,180 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from videoregion.utils.benchmark import (
+    current_rss_bytes,
+    machine_info,
+    matmul_workload,
+    peak_rss_bytes,
+    run_interleaved,
+    summarize,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import benchmark  # noqa: E402  (tools/benchmark.py)
+
+
+def run_tool(*args, timeout=600):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), *args],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+
+
+# ------------------------------------------------------------------------------------ timing helpers
+
+def test_summarize_gives_median_and_half_range_over_median():
+    s = summarize([3.0, 1.0, 2.0])
+    assert (s["median"], s["min"], s["max"]) == (2.0, 1.0, 3.0)
+    assert s["spread"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_workloads_are_measured_round_robin_after_their_warmup():
+    calls = []
+    workloads = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    times = run_interleaved(workloads, repeats=3, warmup=2, min_seconds=0.0, device="cpu")
+    assert calls == list("aabbcc") + list("abc") * 3
+    assert all(len(t) == 3 and min(t) >= 0 for t in times.values())
+
+
+def test_fast_workloads_are_repeated_within_a_measurement():
+    calls = []
+    run_interleaved({"fast": lambda: calls.append(1)}, repeats=2, warmup=1, min_seconds=0.01, device="cpu")
+    assert len(calls) > 3  # one warm-up call, then two measurements of many calls each
+
+
+def test_matmul_workload_multiplies_and_counts_n_cubed_multiply_adds():
+    step, multiply_adds = matmul_workload(16, "cpu")
+    out = step()
+    assert multiply_adds == 16**3
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(16, 16, generator=g), torch.randn(16, 16, generator=g)
+    torch.testing.assert_close(out, a @ b)
+
+
+def test_memory_and_machine_probes():
+    assert peak_rss_bytes() >= current_rss_bytes() > 10 * 2**20  # torch alone is larger than 10 MiB
+    info = machine_info("cpu")
+    assert info["cores"] >= 1 and info["torch"] == torch.__version__ and info["cpu"]
+
+
+# ------------------------------------------------------------------------------------------- peers
+
+def test_peers_build_without_downloading(monkeypatch):
+    import pytorchvideo.models.hub.utils as hub_utils
+    import pytorchvideo.models.hub.x3d as hub_x3d
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a peer tried to download weights")
+
+    monkeypatch.setattr(hub_utils, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(hub_x3d, "load_state_dict_from_url", refuse)
+    x = torch.randn(1, 3, 4, 56, 56)
+    for name in ("mvit_base_16x4", "x3d_m"):
+        model = benchmark.build_benchmark_model(name, 4, 56).eval()
+        with torch.no_grad():
+            assert model(x).shape == (1, benchmark.NUM_CLASSES)
+
+
+def test_x3d_m_builder_is_the_hub_model_at_16x224():
+    from pytorchvideo.models.hub import x3d_m
+
+    ours = benchmark.build_benchmark_model("x3d_m", 16, 224).state_dict()
+    hub = x3d_m(pretrained=False).state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in hub.items()}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
+def test_joint_attention_vit_takes_our_clip_layout():
+    model = benchmark.build_benchmark_model("videomae_vit_b", 4, 32)
+    assert model.model.config._attn_implementation == "sdpa"
+    assert model(torch.randn(2, 3, 4, 32, 32)).shape == (2, benchmark.NUM_CLASSES)
+
+
+def test_missing_optional_peer_is_skipped_with_a_note(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a))
+    assert "pip install transformers" in benchmark.missing_requirement("videomae_vit_b")
+    assert benchmark.missing_requirement("regionvit3d_small") is None
+
+
+# ------------------------------------------------------------------------------------------ targets
+
+def row(model, frames, mode, seconds, memory, fraction=None, batch=1):
+    return dict(model=model, frames=frames, mode=mode, batch=batch, seconds={"median": seconds},
+                clips_per_s=batch / seconds, peak_memory_mib=memory, matmul_fraction=fraction)
+
+
+def test_targets_are_checked_against_the_issue_limits():
+    args = benchmark.parse_args(["--models", "regionvit3d_small,mvit_base_16x4", "--batch", "2"])
+    rows = [
+        row("regionvit3d_small", 16, "infer1", 1.0, 100, fraction=0.6),
+        row("mvit_base_16x4", 16, "infer1", 2.0, 100),
+        row("regionvit3d_small", 16, "inferB", 1.0, 100, fraction=0.4, batch=2),
+        row("mvit_base_16x4", 16, "inferB", 1.2, 100, batch=2),
+        row("regionvit3d_small", 16, "train", 3.0, 900, batch=2),
+        row("mvit_base_16x4", 16, "train", 3.0, 1000, batch=2),
+        row("regionvit3d_small", 64, "infer1", 4.5, 300),
+    ]
+    met = {t["target"].split(" (")[0]: (round(t["value"], 3), t["met"]) for t in benchmark.check_targets(rows, args)}
+    assert met == {
+        "regionvit3d_small / mvit_base_16x4 inference clips/s, infer b1": (2.0, True),
+        "regionvit3d_small / mvit_base_16x4 inference clips/s, infer b2": (1.2, False),
+        "regionvit3d_small / mvit_base_16x4 peak training memory": (0.9, True),
+        "regionvit3d_small time at 64 frames / at 16 frames, infer b1": (4.5, False),
+        "regionvit3d_small forward FLOP/s / dense matmul FLOP/s, infer b1": (0.6, True),
+        "regionvit3d_small forward FLOP/s / dense matmul FLOP/s, infer b2": (0.4, False),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+def test_help():
+    result = run_tool("--help")
+    assert result.returncode == 0, result.stderr
+    assert "--frames" in result.stdout and "--json" in result.stdout and "--quick" in result.stdout
+
+
+def test_unknown_model_is_a_clear_error():
+    result = run_tool("--models", "regionvit3d_small,resnet50")
+    assert result.returncode == 2
+    assert "unknown model(s) resnet50" in result.stderr and "mvit_base_16x4" in result.stderr
+
+
+def test_smoke_run_end_to_end(tmp_path):
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    result = run_tool(
+        "--models", "regionvit3d_tiny", "--frames", "4", "--clip-frames", "4", "--size", "56", "--batch", "2",
+        "--repeats", "1", "--warmup", "1", "--min-seconds", "0", "--matmul-size", "128",
+        "--json", str(out_json), "--plot", str(out_png),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| regionvit3d_tiny | 14.0 |" in result.stdout
+    assert "Dense matmul 128x128 float32" in result.stdout
+
+    data = json.loads(out_json.read_text())
+    assert data["machine"]["cores"] >= 1 and data["matmul"]["flops_per_s"] > 0
+    rows = {r["mode"]: r for r in data["rows"]}
+    assert set(rows) == {"infer1", "inferB", "train"}
+    assert [rows[m]["batch"] for m in ("infer1", "inferB", "train")] == [1, 2, 2]
+    for r in rows.values():
+        assert "error" not in r, r
+        assert r["clips_per_s"] > 0 and r["peak_memory_mib"] > 0 and r["gflops_per_clip"] > 0
+        assert 0 < r["matmul_fraction"] and r["seconds"]["min"] <= r["seconds"]["median"] <= r["seconds"]["max"]
+    # A training step holds gradients and AdamW state: more memory than inference of one clip.
+    assert rows["train"]["peak_memory_mib"] > rows["infer1"]["peak_memory_mib"]
+
+    import matplotlib.image
+
+    image = matplotlib.image.imread(out_png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Classify a video with a trained model: a table, a JSON file, an annotated copy and a timeline.
+
+    python tools/demo.py video.mp4
+    python tools/demo.py video.mp4 --checkpoint output/run/checkpoints/checkpoint_best.pyth --topk 3
+    python tools/demo.py video.mkv --output out/video.webm --window-seconds 2 --stride-seconds 1
+
+Without --checkpoint it takes the best checkpoint of the main job (the OUTPUT_DIR of --cfg,
+configs/synthetic_regionvit.yaml by default) and the class names saved in it. Without --cfg the
+model is built from the config saved in the checkpoint. Config overrides go after --opts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from videoregion.config import ConfigError, load_config
+from videoregion.data.annotations import AnnotationError
+from videoregion.data.readers import VideoError, open_video
+from videoregion.engine.checkpoint import CheckpointError, load_checkpoint
+from videoregion.inference import (
+    ENCODERS,
+    build_predictor,
+    checkpoint_config,
+    find_checkpoint,
+    format_table,
+    plot_timeline,
+    write_annotated_video,
+)
+
+DEFAULT_CFG = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
+                                            "synthetic_regionvit.yaml"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Classify a video file with a trained videoregion model (README: Demo).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + __doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2],
+    )
+    parser.add_argument("video", help="video file (mp4, mkv, webm, avi, ...)")
+    parser.add_argument("--cfg", dest="cfg_files", action="append", default=[], metavar="CFG",
+                        help="config YAML (repeat to merge); default: the checkpoint's own config, and "
+                             "configs/synthetic_regionvit.yaml to find the checkpoint")
+    parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: DEMO.CHECKPOINT_FILE_PATH, "
+                        "else OUTPUT_DIR/checkpoints/checkpoint_best.pyth)")
+    parser.add_argument("--labels", metavar="FILE", help="class names, one per line or json {name: index} "
+                        "(default: the names saved in the checkpoint)")
+    parser.add_argument("--topk", type=int, metavar="K", help="classes listed per window and for the video (DEMO.TOPK)")
+    parser.add_argument("--output", metavar="OUT.mp4", help="annotated video; .mp4/.mkv/.mov (h264), .webm (VP9), "
+                        ".avi (MPEG-4) (default: demo_output/<video name>.mp4)")
+    parser.add_argument("--json", metavar="OUT.json", help="predictions as JSON (default: beside --output)")
+    parser.add_argument("--timeline", metavar="OUT.png", help="score timeline (default: beside --output)")
+    parser.add_argument("--window-seconds", type=float, metavar="S", help="window length (DEMO.WINDOW_SECONDS; "
+                        "default one clip)")
+    parser.add_argument("--stride-seconds", type=float, metavar="S", help="step between windows "
+                        "(DEMO.STRIDE_SECONDS; default half a window)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is loaded")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], metavar="KEY VALUE",
+                        help="config overrides, e.g. --opts DEMO.OUTPUT_SHORT_SIDE 0 TEST.NUM_SPATIAL_CROPS 3")
+    return parser.parse_args(argv)
+
+
+def apply_flags(cfg, args: argparse.Namespace) -> None:
+    """The command-line flags over the config's DEMO section."""
+    for key, value in [("LABEL_FILE_PATH", args.labels), ("TOPK", args.topk), ("WINDOW_SECONDS", args.window_seconds),
+                       ("STRIDE_SECONDS", args.stride_seconds), ("DEVICE", args.device)]:
+        if value is not None:
+            cfg.DEMO[key] = value
+    if cfg.DEMO.TOPK < 1:
+        raise ConfigError(f"--topk / DEMO.TOPK must be at least 1, got {cfg.DEMO.TOPK}")
+
+
+def resolve(args: argparse.Namespace):
+    """(config, checkpoint path, checkpoint state): --cfg wins; else the checkpoint's saved config."""
+    locating = load_config(args.cfg_files or [DEFAULT_CFG], args.opts, freeze=False)
+    checkpoint = args.checkpoint or find_checkpoint(locating)
+    state = load_checkpoint(checkpoint)
+    cfg = locating if args.cfg_files else (checkpoint_config(state, checkpoint, args.opts) or locating)
+    apply_flags(cfg, args)
+    cfg.freeze()
+    return cfg, checkpoint, state
+
+
+def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
+    video = args.output or os.path.join("demo_output", os.path.splitext(os.path.basename(args.video))[0] + ".mp4")
+    stem, ext = os.path.splitext(video)
+    if ext.lower() not in ENCODERS:
+        what = ext or "a file without extension"
+        raise ValueError(f"--output {video}: cannot write {what}; use one of {sorted(ENCODERS)}")
+    return video, args.json or stem + ".json", args.timeline or stem + "_timeline.png"
+
+
+def run(args: argparse.Namespace) -> None:
+    open_video(args.video, backend="pyav").close()  # a bad video fails here, before the model loads
+    video_out, json_out, timeline_out = output_paths(args)
+    cfg, checkpoint, state = resolve(args)
+    predictor = build_predictor(cfg, checkpoint, state=state)
+    print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}",
+          flush=True)
+    prediction = predictor.predict(args.video, progress=True)
+    print(format_table(prediction), flush=True)
+
+    os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
+    with open(json_out, "w") as f:
+        json.dump({**prediction.to_dict(), "checkpoint": checkpoint, "model": cfg.MODEL.NAME}, f, indent=2)
+    plot_timeline(prediction, timeline_out)
+    short_side = cfg.DEMO.OUTPUT_SHORT_SIDE or None
+    frames, height, width = write_annotated_video(prediction, predictor.open(args.video, short_side), video_out,
+                                                  short_side=cfg.DEMO.OUTPUT_SHORT_SIDE, progress=True)
+    print(f"\nwrote {json_out}\nwrote {timeline_out}\nwrote {video_out} ({frames} frames, {width}x{height})")
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """The message's first line (it names the file and the problem), a long one cut after its first
+    sentence or at ``limit`` characters (torch's message for a file that is not a checkpoint runs on
+    with advice about weights_only; a checkpoint that does not fit lists every tensor).
+    """
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if len(line) <= limit:
+        return line
+    if ". " in line[:limit]:
+        return line[: line.index(". ") + 1]
+    return line[:limit] + " ..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    # library warnings (torch's about pickle protocols, ...) only with --verbose: errors stay one line
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    try:
+        run(args)
+    except (ConfigError, CheckpointError, AnnotationError, VideoError, ValueError, OSError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Config + checkpoint -> :class:`~.predictor.Predictor`. The only module of the package that reads the config.
+
+    cfg = checkpoint_config(load_checkpoint(path), path)     # or load_config([...]) for another config
+    predictor = build_predictor(cfg, path, device="cpu")
+
+A checkpoint of ours carries the config of its run and the class names (``interfaces.md``), so a
+checkpoint alone is enough; an explicit config (and a label file) may replace them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+import yaml
+from fvcore.common.config import CfgNode
+
+from videoregion.config import ConfigError, get_cfg, merge_opts
+from videoregion.data.annotations import AnnotationError, read_class_names
+from videoregion.data.build import build_clip_frames, build_sampler, build_transform
+from videoregion.engine.build import make_precision
+from videoregion.engine.checkpoint import BEST_NAME, CheckpointError, CheckpointManager, load_checkpoint
+
+from .predictor import Predictor
+
+__all__ = ["build_predictor", "checkpoint_config", "find_checkpoint", "load_model", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+MAIN_JOB = "python tools/run_net.py --cfg configs/synthetic_regionvit.yaml"
+
+
+def find_checkpoint(cfg: CfgNode) -> str:
+    """DEMO.CHECKPOINT_FILE_PATH, else the best checkpoint of OUTPUT_DIR, else its newest epoch checkpoint.
+
+    A CheckpointError that says what to run when there is none.
+    """
+    if cfg.DEMO.CHECKPOINT_FILE_PATH:
+        return cfg.DEMO.CHECKPOINT_FILE_PATH
+    manager = CheckpointManager(os.path.join(cfg.OUTPUT_DIR, "checkpoints"))
+    if os.path.isfile(manager.best_path):
+        return manager.best_path
+    epochs = manager.epoch_checkpoints()
+    if epochs:
+        logger.info("no %s in %s: using the newest epoch checkpoint", BEST_NAME, manager.folder)
+        return epochs[-1][1]
+    raise CheckpointError(
+        f"no checkpoint in {manager.folder}: train the model first ({MAIN_JOB}), "
+        "or give one with --checkpoint PATH"
+    )
+
+
+def checkpoint_config(state: dict, path: str, opts: list[str] | tuple[str, ...] = ()) -> CfgNode | None:
+    """The config a checkpoint was trained with (then ``opts``), None when it has none."""
+    text = state.get("cfg")
+    if not isinstance(text, str):
+        return None
+    cfg = get_cfg()
+    try:
+        cfg.merge_from_other_cfg(CfgNode(yaml.safe_load(text)))
+    except (yaml.YAMLError, KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its saved config does not fit this version ({type(e).__name__}: {e})") from None
+    merge_opts(cfg, list(opts))
+    return cfg
+
+
+def resolve_device(name: str) -> torch.device:
+    """"cpu", "cuda[:N]", or "" for cuda when available."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; expected cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine; use cpu")
+    return device
+
+
+def load_model(cfg: CfgNode, path: str, state: dict | None = None) -> torch.nn.Module:
+    """``build_model(cfg)`` with the checkpoint's weights (its EMA weights with TEST.USE_EMA when it has them)."""
+    from videoregion.models import build_model, load_pretrained
+
+    model = build_model(cfg)
+    state = load_checkpoint(path) if state is None else state
+    if cfg.TEST.USE_EMA and state.get("ema"):
+        try:
+            model.load_state_dict(state["ema"])
+        except RuntimeError as e:
+            reason = str(e).splitlines()[0]
+            raise CheckpointError(f"{path}: its EMA weights do not fit {cfg.MODEL.NAME}: {reason}") from None
+        logger.info("loaded the EMA weights of %s", path)
+    else:
+        load_pretrained(model, path)
+        logger.info("loaded %s", path)
+    return model
+
+
+def class_names_for(cfg: CfgNode, path: str, state: dict, num_classes: int) -> list[str]:
+    """DEMO.LABEL_FILE_PATH, else the names saved in the checkpoint, else class_0, class_1, ..."""
+    labels = cfg.DEMO.LABEL_FILE_PATH
+    if labels:
+        names = read_class_names(labels)
+        if len(names) != num_classes:
+            raise AnnotationError(labels, f"names {len(names)} classes but the checkpoint {path} has {num_classes}")
+        return names
+    names = state.get("class_names")
+    if isinstance(names, (list, tuple)) and names:
+        if len(names) != num_classes:
+            raise CheckpointError(f"{path}: {len(names)} class names saved for a model of {num_classes} classes")
+        return [str(n) for n in names]
+    logger.warning("%s holds no class names and no label file was given: numbering the classes", path)
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def build_predictor(cfg: CfgNode, checkpoint: str, *, state: dict | None = None) -> Predictor:
+    """A predictor for ``checkpoint`` (its loaded ``state`` may be passed to avoid a second read).
+
+    Uses cfg.MODEL (architecture), DATA (sampling, crop, normalisation, decoder), TEST.NUM_SPATIAL_CROPS,
+    TEST.USE_EMA, TRAIN.MIXED_PRECISION (on GPU) and DEMO.
+    """
+    state = load_checkpoint(checkpoint) if state is None else state
+    device = resolve_device(cfg.DEMO.DEVICE)
+    model = load_model(cfg, checkpoint, state)
+    return Predictor(
+        model,
+        class_names_for(cfg, checkpoint, state, model.num_classes),
+        sampler=build_sampler(cfg),
+        transform=build_transform(cfg, "test"),
+        clip_frames=build_clip_frames(cfg),
+        mean=cfg.DATA.MEAN,
+        std=cfg.DATA.STD,
+        window_seconds=cfg.DEMO.WINDOW_SECONDS,
+        stride_seconds=cfg.DEMO.STRIDE_SECONDS,
+        clips_per_window=cfg.DEMO.CLIPS_PER_WINDOW,
+        ensemble_method=cfg.DATA.ENSEMBLE_METHOD,
+        topk=cfg.DEMO.TOPK,
+        batch_size=cfg.DEMO.BATCH_SIZE,
+        device=device,
+        precision=make_precision(cfg, device),
+        backend=cfg.DATA.DECODING_BACKEND,
+        decode_threads=cfg.DATA.DECODING_THREADS,
+        decode_timeout=cfg.DATA.DECODE_TIMEOUT,
+    )

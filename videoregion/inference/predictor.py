@@ -1,0 +1,212 @@
+"""Classify a whole video with a trained model: sliding windows, each scored as a test video.
+
+    predictor = build_predictor(cfg, "checkpoint_best.pyth")   # videoregion.inference.build
+    prediction = predictor.predict("video.mp4", progress=True)
+    prediction.video_topk          # [Label("move_right", 7, 0.81), ...]
+    prediction.window_topk[3]      # the same for window 3 (prediction.windows[3].start, .end)
+
+The data pipeline does the work: its reader decodes (scaled to the test size as it decodes), its
+test sampler places the clips in each window (:mod:`.windows`), its test transform crops them
+and :func:`~videoregion.data.batch.normalize` normalises them on the device. A window's clips and
+crops are combined like a test video's views (:func:`~videoregion.engine.metrics.aggregate_views`,
+DATA.ENSEMBLE_METHOD), and so are the windows for the whole video. Scores are softmax
+probabilities: the mean over views ("sum") or their maximum ("max").
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from videoregion.data.batch import normalize
+from videoregion.data.dataset import read_clips
+from videoregion.data.readers import VideoReader, open_video, run_with_timeout
+from videoregion.data.sampling import FrameSampler
+from videoregion.data.transforms import TestTransform
+from videoregion.engine.metrics import aggregate_views
+from videoregion.engine.trainer import Precision
+
+from .windows import Window, sliding_windows, window_clip_indices
+
+__all__ = ["Label", "Prediction", "Predictor", "topk_labels"]
+
+logger = logging.getLogger(__name__)
+
+
+class Label(NamedTuple):
+    name: str
+    index: int
+    score: float
+
+
+def topk_labels(scores: torch.Tensor, class_names: Sequence[str], k: int) -> list[Label]:
+    """The ``k`` best classes of (K,) scores, best first."""
+    values, indices = scores.topk(min(k, scores.shape[0]))
+    return [Label(class_names[i], i, v) for v, i in zip(values.tolist(), indices.tolist())]
+
+
+@dataclass
+class Prediction:
+    """Scores of every window (W, K) and of the whole video (K,), with what they refer to."""
+
+    path: str
+    fps: float
+    num_frames: int
+    size: tuple[int, int]  # native (height, width)
+    windows: list[Window]
+    window_scores: torch.Tensor  # (W, K)
+    video_scores: torch.Tensor  # (K,)
+    class_names: list[str]
+    topk: int
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    @property
+    def video_topk(self) -> list[Label]:
+        return topk_labels(self.video_scores, self.class_names, self.topk)
+
+    @property
+    def window_topk(self) -> list[list[Label]]:
+        return [topk_labels(s, self.class_names, self.topk) for s in self.window_scores]
+
+    def window_of_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N,) frame indices -> (N,) index of the window whose centre is nearest to each frame."""
+        centres = torch.tensor([w.centre for w in self.windows], dtype=torch.float64)
+        times = (frames.to(torch.float64) + 0.5) / self.fps
+        return (times[:, None] - centres[None]).abs().argmin(dim=1)
+
+    def to_dict(self) -> dict:
+        """Everything as plain JSON types."""
+        def labels(items: list[Label]) -> list[dict]:
+            return [{"label": n, "index": i, "score": round(s, 6)} for n, i, s in items]
+
+        return {
+            "video": self.path,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "duration_seconds": self.duration,
+            "height": self.size[0],
+            "width": self.size[1],
+            "topk": labels(self.video_topk),
+            "windows": [
+                {"index": w.index, "start_seconds": round(w.start, 4), "end_seconds": round(w.end, 4),
+                 "first_frame": w.first, "num_frames": w.length, "topk": labels(top)}
+                for w, top in zip(self.windows, self.window_topk)
+            ],
+            "class_names": list(self.class_names),
+        }
+
+
+class Predictor:
+    """A model and the data pipeline's test-time path, applied to whole videos window by window.
+
+    ``clip_frames(fps)``: video frames one clip spans (the default window); ``window_seconds`` or
+    ``stride_seconds`` 0 take one clip's span and half a window. ``batch_size``: clips per forward.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        class_names: Sequence[str],
+        *,
+        sampler: FrameSampler,
+        transform: TestTransform,
+        clip_frames: Callable[[float], float],
+        mean: Sequence[float],
+        std: Sequence[float],
+        window_seconds: float = 0.0,
+        stride_seconds: float = 0.0,
+        clips_per_window: int = 1,
+        ensemble_method: str = "sum",
+        topk: int = 5,
+        batch_size: int = 8,
+        device: torch.device | str = "cpu",
+        precision: Precision | None = None,
+        backend: str = "decord",
+        decode_threads: int = 1,
+        decode_timeout: float = 0.0,
+    ):
+        if len(class_names) != model.num_classes:
+            raise ValueError(f"{len(class_names)} class names for a model of {model.num_classes} classes")
+        if window_seconds < 0 or stride_seconds < 0:
+            raise ValueError(f"window and stride must not be negative, got {window_seconds} and {stride_seconds}")
+        if clips_per_window < 1 or batch_size < 1 or topk < 1:
+            raise ValueError("clips per window, batch size and top-k must be at least 1")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.class_names = list(class_names)
+        self.sampler = sampler
+        self.transform = transform
+        self.clip_frames = clip_frames
+        self.mean, self.std = list(mean), list(std)
+        self.window_seconds = window_seconds
+        self.stride_seconds = stride_seconds
+        self.clips_per_window = clips_per_window
+        self.ensemble_method = ensemble_method
+        self.topk = topk
+        self.batch_size = batch_size
+        self.precision = precision or Precision(self.device.type, None)
+        self.backend = backend
+        self.decode_threads = decode_threads
+        self.decode_timeout = decode_timeout
+
+    @property
+    def views_per_window(self) -> int:
+        return self.clips_per_window * self.transform.num_crops
+
+    def open(self, path: str, short_side: int | None) -> VideoReader:
+        """``path`` opened by the configured decoder for frames of ``short_side`` (None: native size).
+
+        A :class:`~videoregion.data.readers.VideoError` when it cannot be read.
+        """
+        return open_video(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
+
+    def windows_of(self, num_frames: int, fps: float) -> list[Window]:
+        window = self.window_seconds or self.clip_frames(fps) / fps
+        return sliding_windows(num_frames, fps, window, self.stride_seconds or window / 2)
+
+    @torch.inference_mode()
+    def predict(self, path: str, progress: bool = False) -> Prediction:
+        """Scores of every window of the video at ``path`` and of the whole video."""
+        reader = self.open(path, self.transform.decode_size())
+        windows = self.windows_of(reader.num_frames, reader.fps)
+        per_batch = max(1, self.batch_size // self.views_per_window)
+        scores = []
+        with tqdm(total=len(windows), disable=not progress, desc="windows", unit="window", dynamic_ncols=True) as bar:
+            for first in range(0, len(windows), per_batch):
+                batch = windows[first : first + per_batch]
+                scores.append(self.score_windows(reader, batch))
+                bar.update(len(batch))
+        window_scores = torch.cat(scores)
+        video_scores = self.combine(window_scores, torch.zeros(len(windows), dtype=torch.long))[0]
+        size = getattr(reader, "size", (0, 0))
+        logger.info("%s: %d frames at %.2f fps, %d windows", path, reader.num_frames, reader.fps, len(windows))
+        return Prediction(path, reader.fps, reader.num_frames, tuple(size), windows, window_scores, video_scores,
+                          self.class_names, self.topk)
+
+    def score_windows(self, reader: VideoReader, windows: Sequence[Window]) -> torch.Tensor:
+        """Softmax scores (len(windows), K), each window's clips and crops combined."""
+        clips = [clip for w in windows for clip in window_clip_indices(w, self.sampler, self.clips_per_window)]
+        short_side = self.transform.decode_size()
+        frames = run_with_timeout(lambda: read_clips(reader, clips, short_side), self.decode_timeout, reader.path)
+        views = [self.transform(f, None, crop) for f in frames for crop in range(self.transform.num_crops)]
+        x = normalize(torch.stack(views).to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, T, H, W)
+        with self.precision.autocast():
+            logits = self.model(x)
+        probs = logits.float().softmax(dim=-1).cpu()
+        owner = torch.arange(len(windows)).repeat_interleave(self.views_per_window)
+        return self.combine(probs, owner)
+
+    def combine(self, scores: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+        """(N, K) scores -> (G, K): per group, the mean ("sum") or the maximum ("max") over its rows."""
+        _, combined = aggregate_views(scores, group, self.ensemble_method)
+        if self.ensemble_method == "sum":
+            combined = combined / torch.bincount(group).unsqueeze(1)
+        return combined

@@ -1,0 +1,76 @@
+"""A whole video as sliding windows, and the test clips of each window: pure functions.
+
+    windows = sliding_windows(num_frames=300, fps=30.0, window_seconds=1.0, stride_seconds=0.5)
+    indices = window_clip_indices(windows[3], sampler, num_clips=1)  # (1, T) frame indices
+
+A window is a stretch of the video treated as a short video of its own: the data pipeline's
+test-time sampler (:mod:`videoregion.data.sampling`) places ``num_clips`` clips in it exactly as
+it places TEST.NUM_ENSEMBLE_VIEWS clips in a test video, so a window shorter than one clip repeats
+frames the way a short test video does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from videoregion.data.sampling import FrameSampler
+
+__all__ = ["Window", "sliding_windows", "window_clip_indices"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Frames ``[first, first + length)`` of a video at ``fps``."""
+
+    index: int
+    first: int
+    length: int
+    fps: float
+
+    @property
+    def start(self) -> float:
+        """Seconds from the start of the video to the window's first frame."""
+        return self.first / self.fps
+
+    @property
+    def end(self) -> float:
+        """Seconds from the start of the video to the end of the window's last frame."""
+        return (self.first + self.length) / self.fps
+
+    @property
+    def centre(self) -> float:
+        return 0.5 * (self.start + self.end)
+
+
+def sliding_windows(num_frames: int, fps: float, window_seconds: float, stride_seconds: float) -> list[Window]:
+    """Windows of ``window_seconds`` starting every ``stride_seconds``, covering the whole video.
+
+    The last window ends at the last frame (it may overlap its predecessor more than the others);
+    a video no longer than one window is one window over all its frames.
+    """
+    if num_frames <= 0 or not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"cannot cut a video of {num_frames} frames at {fps} fps into windows")
+    if not (window_seconds > 0 and stride_seconds > 0):
+        raise ValueError(f"window and stride must be positive seconds, got {window_seconds} and {stride_seconds}")
+    length = max(1, round(window_seconds * fps))
+    if length >= num_frames:
+        return [Window(0, 0, num_frames, fps)]
+    last = num_frames - length
+    step = stride_seconds * fps
+    starts = []
+    while (start := round(len(starts) * step)) < last:
+        starts.append(start)
+    starts.append(last)
+    return [Window(i, first, length, fps) for i, first in enumerate(starts)]
+
+
+def window_clip_indices(window: Window, sampler: FrameSampler, num_clips: int = 1) -> torch.Tensor:
+    """Video frame indices of the window's test clips, (num_clips, T) int64.
+
+    Clip ``k`` is the sampler's test view ``k`` of ``num_clips`` over the window's frames.
+    """
+    clips = [sampler(window.length, window.fps, view, num_clips, None) for view in range(num_clips)]
+    return torch.stack(clips) + window.first
