@@ -279,3 +279,17 @@ def test_torch_compile_runs_and_agrees():
     x = torch.randn(1, 3, 8, 56, 56)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x))
+
+
+@pytest.mark.parametrize("name", ["k400_regionvit.yaml", "ssv2_regionvit.yaml", "synthetic_regionvit.yaml"])
+def test_shipped_configs_build_their_models(name):
+    import os
+
+    from videoregion.config import load_config
+    from videoregion.models import build_model
+
+    cfg = load_config([os.path.join(os.path.dirname(__file__), "..", "configs", name)])
+    model = build_model(cfg)
+    assert model.num_classes == cfg.MODEL.NUM_CLASSES
+    assert model.num_frames == cfg.DATA.NUM_FRAMES
+    assert (model.tubelet_size, model.region_steps) == (cfg.MODEL.TUBELET_SIZE, cfg.MODEL.REGION_STEPS)
