@@ -68,7 +68,10 @@ def stats_lines(stdout: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Generate the dataset and train 1 epoch, then resume to epoch 2 and test: (cfg path, out dir, runs)."""
+    """Generate the dataset and train 1 epoch (1 process), then resume to epoch 2 and test (2 processes).
+
+    Returns (cfg path, output dir, first run, second run).
+    """
     tmp = tmp_path_factory.mktemp("run_net")
     cfg = tmp / "tiny.yaml"
     cfg.write_text(TINY_CFG.format(data=tmp / "data"))
@@ -77,7 +80,8 @@ def trained(tmp_path_factory):
     # the test split gets an odd number of videos, so 2 processes see a padded duplicate
     lines = (tmp / "data" / "test.csv").read_text().splitlines()
     (tmp / "data" / "test.csv").write_text("\n".join(lines[:-1]) + "\n")
-    second = run_net(["--cfg", str(cfg), "--opts", "OUTPUT_DIR", str(out)])
+    # resumed with DistributedDataParallel on 2 gloo processes: same global batch, same schedule
+    second = run_net(["--cfg", str(cfg), "--opts", "OUTPUT_DIR", str(out)], torchrun=2)
     return cfg, out, first, second
 
 
@@ -87,7 +91,7 @@ def test_help():
         assert flag in proc.stdout
 
 
-def test_end_to_end_generates_trains_resumes_and_tests(trained):
+def test_end_to_end_generates_trains_resumes_in_ddp_and_tests(trained):
     cfg, out, first, second = trained
     assert "generating the synthetic dataset" in first.stdout
     assert "resolved config" in first.stdout and (out / "config.yaml").is_file()

@@ -218,7 +218,7 @@ _C.SYNTHETIC.VIDEOS_PER_CLASS = 60
 # Frame height and width of the generated videos, in pixels.
 _C.SYNTHETIC.SIZE = 64
 # Frames per generated video.
-_C.SYNTHETIC.NUM_FRAMES = 48
+_C.SYNTHETIC.NUM_FRAMES = 32
 # Seed of the generator (the same seed gives the same videos).
 _C.SYNTHETIC.SEED = 0
 
