@@ -113,9 +113,8 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) 
         if key in target and value.shape != target[key].shape:
             value = _inflate(key, value, target[key])
         out[key] = value
-    inflated = getattr(model, "video", False) and any(
-        v.dim() == 4 for k, v in state_dict.items() if k == "region_embed.proj.weight"
-    )
+    region_weight = state_dict.get("region_embed.proj.weight")
+    inflated = getattr(model, "video", False) and region_weight is not None and region_weight.dim() == 4
     if inflated and "region_time_embed" in target and "region_time_embed" not in out:
         out["region_time_embed"] = torch.zeros_like(target["region_time_embed"])
     head_keys = [k for k in ("head.weight", "head.bias") if k in out]
