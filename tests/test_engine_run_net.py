@@ -139,3 +139,14 @@ def test_missing_dataset_says_how_to_prepare_it(tmp_path):
     assert proc.returncode == 1
     assert "kinetics400" in proc.stderr and "README" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_stale_generated_dataset_is_refused_not_used(trained):
+    cfg, out, _, _ = trained
+    data = cfg.parent / "data"
+    proc = run_net(["--cfg", str(cfg), "SYNTHETIC.VIDEOS_PER_CLASS", "9", "OUTPUT_DIR", str(cfg.parent / "stale")],
+                   check=False)
+    assert proc.returncode == 1
+    assert str(data) in proc.stderr and "videos_per_class: found 8, expected 9" in proc.stderr
+    assert "Delete the folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert (data / "synthetic.json").is_file()  # nothing deleted

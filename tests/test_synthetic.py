@@ -80,6 +80,8 @@ def object_stats(class_index, size=64, num_frames=16):
 
 @pytest.mark.parametrize("name, key, sign", [
     ("move_right", "x", 1), ("move_left", "x", -1), ("move_down", "y", 1), ("move_up", "y", -1),
+    ("move_down_right", "x", 1), ("move_down_right", "y", 1), ("move_up_left", "x", -1),
+    ("move_up_left", "y", -1),
     ("grow", "area", 1), ("shrink", "area", -1), ("brighten", "brightness", 1),
     ("darken", "brightness", -1), ("appear", "strength", 1), ("disappear", "strength", -1),
 ])
@@ -99,22 +101,22 @@ def test_rotation_turns_the_object_half_a_turn_or_so():
 
 # ----------------------------------------------------------------------------- datasets on disk
 
-def generate(out, fmt, seed=0):
-    return S.generate_dataset(str(out), fmt, seed=seed, videos_per_class=3, **TINY)
+def generate(out, fmt, seed=0, workers=1):
+    return S.generate_dataset(str(out), fmt, seed=seed, videos_per_class=3, workers=workers, **TINY)
 
 
 def test_kinetics_layout_decodes_with_decord_and_pyav(tmp_path):
     summary = generate(tmp_path, "kinetics")
     names = json.loads((tmp_path / "classnames.json").read_text())
     assert names == {c.name: i for i, c in enumerate(S.CLASSES)}
-    assert summary["num_videos"] == {"train": 12, "val": 12, "test": 12}
+    assert summary["num_videos"] == {"train": 14, "val": 14, "test": 14}
     seen = set()
     for split in ("train", "val", "test"):
         for line in (tmp_path / f"{split}.csv").read_text().splitlines():
             rel, label = line.split(" ")
             assert rel.endswith(".mp4") and rel.split("/")[0] == S.CLASSES[int(label)].name
             seen.add(rel)
-    assert len(seen) == 36
+    assert len(seen) == 42
     for rel in sorted(seen)[::9]:
         path = str(tmp_path / "videos" / rel)
         with av.open(path) as container:
@@ -124,6 +126,30 @@ def test_kinetics_layout_decodes_with_decord_and_pyav(tmp_path):
         np.testing.assert_array_equal(frames, decode_pyav(path))
 
 
+def test_a_dataset_knows_the_arguments_and_generator_that_made_it(tmp_path):
+    summary = generate(tmp_path, "kinetics")
+    expected = dict(format="kinetics", seed=0, videos_per_class=3, num_classes=len(S.CLASSES), **TINY)
+    assert summary["generator_version"] == S.GENERATOR_VERSION
+    assert S.mismatches(str(tmp_path), **expected) == []
+    assert S.mismatches(str(tmp_path), **dict(expected, videos_per_class=4, seed=1)) == [
+        "seed: found 0, expected 1", "videos_per_class: found 3, expected 4"]
+    # a dataset written before the generator had versions
+    del summary["generator_version"]
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    assert S.mismatches(str(tmp_path), **expected) == [
+        f"generator_version: found None, expected {S.GENERATOR_VERSION}"]
+    (tmp_path / "synthetic.json").unlink()
+    [line] = S.mismatches(str(tmp_path), **expected)
+    assert "synthetic.json: no generator summary" in line
+
+
+def test_one_contrast_polarity_light_objects_on_dark_backgrounds():
+    for class_index in range(len(S.CLASSES)):
+        for seed in range(5):
+            params, _ = tiny_video(class_index, seed=seed)
+            assert np.mean(params.colour) - np.mean(params.background) > 0.4
+
+
 def test_ssv2_layout_decodes_with_decord_and_pyav(tmp_path):
     generate(tmp_path, "ssv2")
     labels = json.loads((tmp_path / "something-something-v2-labels.json").read_text())
@@ -131,14 +157,14 @@ def test_ssv2_layout_decodes_with_decord_and_pyav(tmp_path):
     ids = []
     for name in ("train", "validation", "test"):
         entries = json.loads((tmp_path / f"something-something-v2-{name}.json").read_text())
-        assert len(entries) == 12
+        assert len(entries) == 14
         for e in entries:
             assert set(e) == {"id", "label", "template", "placeholders"}
             index = int(labels[e["template"].replace("[", "").replace("]", "")])
             assert e["label"] == e["template"].replace("[something]", e["placeholders"][0]).lower()
             assert S.CLASSES[index].template == e["template"]
             ids.append(e["id"])
-    assert len(set(ids)) == 36
+    assert len(set(ids)) == 42
     path = str(tmp_path / "videos" / f"{ids[0]}.webm")
     with av.open(path) as container:
         assert container.streams.video[0].codec_context.name == "vp9"
@@ -148,9 +174,9 @@ def test_ssv2_layout_decodes_with_decord_and_pyav(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", S.FORMATS)
-def test_same_seed_same_files_and_frames(tmp_path, fmt):
+def test_same_seed_same_files_and_frames_with_any_number_of_workers(tmp_path, fmt):
     generate(tmp_path / "a", fmt)
-    generate(tmp_path / "b", fmt)
+    generate(tmp_path / "b", fmt, workers=2)
     generate(tmp_path / "c", fmt, seed=1)
     for root, _, files in os.walk(tmp_path / "a"):
         for name in files:

@@ -13,6 +13,7 @@ videos/<id>.webm (VP9). Then set DATA.PATH_TO_DATA_DIR to --out and DATA.PATH_PR
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -36,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=32, help="frames per video")
     parser.add_argument("--fps", type=int, default=30, help="frame rate of the videos")
     parser.add_argument("--crf", type=int, default=20, help="encoder quality (lower is better)")
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
+                        help="processes that render and encode in parallel (the files do not "
+                             "depend on it)")
     parser.add_argument("--split", type=float, nargs=3, default=[0.7, 0.15, 0.15],
                         metavar=("TRAIN", "VAL", "TEST"), help="split fractions per class")
     return parser.parse_args(argv)
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = generate_dataset(
             args.out, args.format, args.seed, args.videos_per_class, size=args.size,
             num_frames=args.frames, fps=args.fps, crf=args.crf, split=args.split,
-            num_classes=args.num_classes, progress=True)
+            num_classes=args.num_classes, progress=True,
+            workers=args.workers)
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

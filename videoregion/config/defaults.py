@@ -213,7 +213,7 @@ _C.DATA_LOADER.TIMEOUT = 0
 _C.SYNTHETIC = CfgNode()
 # Generate the built-in synthetic dataset (DATA.DATASET layout) in DATA.PATH_TO_DATA_DIR when that folder is missing.
 _C.SYNTHETIC.GENERATE = False
-# Videos per class, split 70/15/15 into train/val/test; MODEL.NUM_CLASSES classes (even, at most 12).
+# Videos per class, split 70/15/15 into train/val/test; MODEL.NUM_CLASSES classes (even, at most 14).
 _C.SYNTHETIC.VIDEOS_PER_CLASS = 60
 # Frame height and width of the generated videos, in pixels.
 _C.SYNTHETIC.SIZE = 64

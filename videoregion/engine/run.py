@@ -211,10 +211,28 @@ def test_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter, state: TrainStat
     return metrics
 
 
+def _check_synthetic(cfg: CfgNode, folder: str) -> None:
+    """Refuse a generated dataset that the SYNTHETIC keys (or this generator version) would not write."""
+    from videoregion.data.synthetic import mismatches
+
+    found = mismatches(
+        folder, format=cfg.DATA.DATASET, seed=cfg.SYNTHETIC.SEED, videos_per_class=cfg.SYNTHETIC.VIDEOS_PER_CLASS,
+        size=cfg.SYNTHETIC.SIZE, num_frames=cfg.SYNTHETIC.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES,
+    )
+    if found:
+        raise ValueError(
+            f"DATA.PATH_TO_DATA_DIR {folder!r} holds a dataset that SYNTHETIC.GENERATE would not write now ("
+            + "; ".join(found) + "). Delete the folder to have it generated again, or set "
+            "SYNTHETIC.GENERATE False to train on it as it is."
+        )
+
+
 def ensure_dataset(cfg: CfgNode, ctx: RunContext) -> None:
     """Stop with directions when DATA.PATH_TO_DATA_DIR is missing, or generate it (SYNTHETIC.GENERATE)."""
     folder = cfg.DATA.PATH_TO_DATA_DIR
     if folder and os.path.isdir(folder):
+        if cfg.SYNTHETIC.GENERATE:
+            _check_synthetic(cfg, folder)
         return
     if not cfg.SYNTHETIC.GENERATE:
         raise FileNotFoundError(
@@ -231,6 +249,7 @@ def ensure_dataset(cfg: CfgNode, ctx: RunContext) -> None:
         summary = generate_dataset(
             tmp, cfg.DATA.DATASET, cfg.SYNTHETIC.SEED, cfg.SYNTHETIC.VIDEOS_PER_CLASS, size=cfg.SYNTHETIC.SIZE,
             num_frames=cfg.SYNTHETIC.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES, progress=True,
+            workers=min(os.cpu_count() or 1, 8),
         )
         os.replace(tmp, folder)  # an interrupted generation leaves no half dataset behind
         logger.info("synthetic dataset: %s videos in %.1f s", summary["num_videos"], time.perf_counter() - start)
