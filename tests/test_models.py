@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from videoregion.models import RegionViT, create_model, list_models, load_pretrained
-from videoregion.models.regionvit import relative_position_index
+from videoregion.models.regionvit import Mlp, relative_position_index
 from videoregion.models.weights import CheckpointError
 
 from .reference_regionvit import authors_state_dict, reference_forward
@@ -115,6 +115,22 @@ def test_gradients_match_the_literal_reference(tmp_path):
         forward(v).square().sum().backward()
         grads.append(v.grad)
     torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
+
+
+def test_mlp_in_chunks_equals_one_call():
+    mlp = Mlp(8, 32, chunk_rows=5)
+    calls = []
+    mlp.fc1.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    x = torch.randn(3, 7, 8)  # 21 rows: four whole chunks and a remainder
+    with torch.no_grad():
+        chunked = mlp(x)
+        assert calls == [5, 5, 5, 5, 1]
+        whole = mlp.fc2(mlp.act(mlp.fc1(x)))
+    torch.testing.assert_close(chunked, whole)
+    calls.clear()
+    x.requires_grad_()
+    mlp(x).sum().backward()  # with autograd: one call, gradients flow
+    assert calls == [3] and x.grad is not None and mlp.fc1.weight.grad is not None
 
 
 def test_padding_mask_hides_padded_keys_from_every_window():

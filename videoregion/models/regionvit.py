@@ -66,14 +66,32 @@ class DropPath(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden_dim: int) -> None:
+    """fc1 -> GELU -> fc2 on every token.
+
+    Without autograd, tokens go through in chunks of ``chunk_rows``: the 4x-wide hidden activations
+    of a chunk stay in the CPU's cache between fc1, GELU and fc2 instead of streaming through memory
+    three times (regionvit3d_small 16x224 forward -11%, 64 frames -14% on 2 CPU cores). Training
+    keeps one call: autograd would hold every chunk's activations anyway.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, chunk_rows: int = 4096) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
+        self.chunk_rows = chunk_rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        """x (..., C) -> (..., C)."""
+        rows = x.reshape(-1, x.shape[-1])
+        if torch.is_grad_enabled() or rows.shape[0] <= self.chunk_rows:
+            return self.fc2(self.act(self.fc1(x)))
+        out = torch.empty_like(rows)
+        weight = self.fc2.weight.t()
+        for start in range(0, rows.shape[0], self.chunk_rows):
+            chunk = slice(start, start + self.chunk_rows)
+            torch.addmm(self.fc2.bias, self.act(self.fc1(rows[chunk])), weight, out=out[chunk])
+        return out.view(x.shape)
 
 
 def relative_position_index(steps: int, window: int) -> torch.Tensor:
