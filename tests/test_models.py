@@ -131,6 +131,10 @@ def test_mlp_in_chunks_equals_one_call():
     x.requires_grad_()
     mlp(x).sum().backward()  # with autograd: one call, gradients flow
     assert calls == [3] and x.grad is not None and mlp.fc1.weight.grad is not None
+    calls.clear()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # as evaluation under AMP
+        cast = mlp(x)
+    assert calls == [3] and cast.dtype == torch.bfloat16
 
 
 def test_padding_mask_hides_padded_keys_from_every_window():
