@@ -151,8 +151,9 @@ def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     With the polarity drawn at random, a moving light-on-dark edge and a dark-on-light edge
     moving the other way look alike to any single local feature, so a model learning from
     scratch sees no signal for the direction until it has built polarity-invariant motion
-    detectors; models stalled near chance for thousands of steps. One polarity keeps the
-    direction visible from the first steps and leaves colours, textures and sizes random.
+    detectors; the main job's model stayed near chance on every motion through its ~1,600
+    steps. One polarity keeps the direction visible from the first steps and leaves colours,
+    textures and sizes random.
     """
     while True:
         background = rng.uniform(0.0, 0.4, size=3)
