@@ -22,10 +22,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from videoregion.config import ConfigError, load_config
+from videoregion.config import load_config
 from videoregion.data.annotations import SPLITS, AnnotationError, load_annotations
 from videoregion.data.build import build_clip_frames
 from videoregion.data.check import VideoCheck, check_video
+from videoregion.errors import VideoRegionError
 
 
 class _Checks(Dataset):
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     try:
         cfg = load_config([args.cfg], args.opts)
         clip_frames = build_clip_frames(cfg)
-    except (ConfigError, ValueError) as e:
+    except VideoRegionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     problems: list[tuple[str, VideoCheck]] = []

@@ -14,6 +14,7 @@ import sys
 import torch
 
 from videoregion.config import ConfigError, load_config
+from videoregion.errors import VideoRegionError
 from videoregion.models import build_model, create_model, list_models
 from videoregion.utils.flops import count_flops, count_params
 
@@ -54,7 +55,7 @@ def build(args: argparse.Namespace, parser_error) -> tuple[torch.nn.Module, torc
             kwargs["num_frames"] = args.frames
         try:
             model = create_model(args.model, **kwargs)
-        except ValueError as e:
+        except VideoRegionError as e:
             parser_error(str(e))
         frames, size, views, name = getattr(model, "num_frames", None), args.size, 1, args.model
     shape = (1, 3, frames, size, size) if frames else (1, 3, size, size)

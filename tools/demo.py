@@ -18,10 +18,10 @@ import logging
 import os
 import sys
 
-from videoregion.config import ConfigError, load_config
-from videoregion.data.annotations import AnnotationError
-from videoregion.data.readers import VideoError, open_video
-from videoregion.engine.checkpoint import CheckpointError, load_checkpoint
+from videoregion.config import load_config
+from videoregion.data.readers import open_video
+from videoregion.engine.checkpoint import load_checkpoint
+from videoregion.errors import ConfigError, VideoRegionError
 from videoregion.inference import (
     ENCODERS,
     build_predictor,
@@ -92,7 +92,7 @@ def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
     stem, ext = os.path.splitext(video)
     if ext.lower() not in ENCODERS:
         what = ext or "a file without extension"
-        raise ValueError(f"--output {video}: cannot write {what}; use one of {sorted(ENCODERS)}")
+        raise ConfigError(f"--output {video}: cannot write {what}; use one of {sorted(ENCODERS)}")
     return video, args.json or stem + ".json", args.timeline or stem + "_timeline.png"
 
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     try:
         run(args)
-    except (ConfigError, CheckpointError, AnnotationError, VideoError, ValueError, OSError) as e:
+    except (VideoRegionError, OSError) as e:  # OSError: an output path that cannot be written
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

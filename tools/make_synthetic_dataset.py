@@ -18,6 +18,7 @@ import sys
 import time
 
 from videoregion.data.synthetic import CLASSES, FORMATS, generate_dataset
+from videoregion.errors import VideoRegionError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             num_frames=args.frames, fps=args.fps, crf=args.crf, split=args.split,
             num_classes=args.num_classes, progress=True,
             workers=args.workers)
-    except (ValueError, RuntimeError) as err:
+    except VideoRegionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{k} {v}" for k, v in summary["num_videos"].items())

@@ -17,11 +17,10 @@ import argparse
 import os
 import sys
 
-from videoregion.config import ConfigError, load_config
-from videoregion.data import DataError, VideoError
+from videoregion.config import load_config
 from videoregion.engine.distributed import DistributedSettings, launch, launched_by_torchrun, resolve_num_gpus
 from videoregion.engine.run import run
-from videoregion.engine.trainer import NonFiniteLossError
+from videoregion.errors import ConfigError, VideoRegionError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"starting {settings.procs_per_machine} process(es) on this machine, "
                   f"{settings.world_size} in all, rendezvous {args.init_method}", flush=True)
         launch(run, settings, cfg)
-    except (ConfigError, DataError, VideoError, NonFiniteLossError, FileNotFoundError, ValueError) as e:
-        # ValueError covers bad config values, annotation files and checkpoints that do not fit
+    except VideoRegionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -14,15 +14,13 @@ from typing import Any, Iterable, Sequence
 import yaml
 from fvcore.common.config import CfgNode
 
+from videoregion.errors import ConfigError
+
 from .defaults import get_defaults
 
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "merge_file", "merge_opts"]
 
 BASE_KEY = "_BASE_"
-
-
-class ConfigError(ValueError):
-    """A configuration file or override that cannot be applied."""
 
 
 def get_cfg() -> CfgNode:

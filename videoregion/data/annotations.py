@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Callable
+from videoregion.errors import AnnotationError, ConfigError
 
 __all__ = [
     "ANNOTATION_LOADERS",
@@ -48,15 +49,6 @@ SSV2_SPLIT_FILES = {
     "val": "something-something-v2-validation.json",
     "test": "something-something-v2-test.json",
 }
-
-
-class AnnotationError(ValueError):
-    """An annotation file that cannot be used; the message names the file, line and problem."""
-
-    def __init__(self, path: str, problem: str, line: int | None = None):
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {problem}")
-        self.path, self.line, self.problem = path, line, problem
 
 
 @dataclass(frozen=True)
@@ -281,9 +273,9 @@ def load_annotations(
 ) -> tuple[list[VideoRecord], list[str]]:
     """(records, class names) of ``split`` for a registered dataset layout."""
     if dataset not in ANNOTATION_LOADERS:
-        raise ValueError(f"unknown dataset {dataset!r}; registered: {sorted(ANNOTATION_LOADERS)}")
+        raise ConfigError(f"unknown dataset {dataset!r}; registered: {sorted(ANNOTATION_LOADERS)}")
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        raise ConfigError(f"unknown split {split!r}; expected one of {SPLITS}")
     if not os.path.isdir(data_dir):
         raise AnnotationError(data_dir, "annotation folder not found (DATA.PATH_TO_DATA_DIR)")
     records, class_names = ANNOTATION_LOADERS[dataset](

@@ -28,6 +28,7 @@ from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder
 from .readers import READERS
 from .sampling import clip_span, dense_indices, segment_indices
 from .transforms import TestTransform, TrainTransform
+from videoregion.errors import ConfigError
 
 __all__ = [
     "build_batch_transform", "build_clip_frames", "build_dataset", "build_loader", "build_sampler", "build_transform",
@@ -37,7 +38,7 @@ __all__ = [
 
 def _check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        raise ConfigError(f"unknown split {split!r}; expected one of {SPLITS}")
 
 
 def _world() -> tuple[int, int]:
@@ -75,7 +76,7 @@ def build_clip_frames(cfg: CfgNode) -> Callable[[float], float]:
 
 def build_sampler(cfg: CfgNode) -> Callable:
     if cfg.DATA.DATASET not in _SAMPLERS:
-        raise ValueError(f"DATA.DATASET {cfg.DATA.DATASET!r} unknown; expected one of {sorted(_SAMPLERS)}")
+        raise ConfigError(f"DATA.DATASET {cfg.DATA.DATASET!r} unknown; expected one of {sorted(_SAMPLERS)}")
     return _SAMPLERS[cfg.DATA.DATASET](cfg)
 
 
@@ -108,7 +109,7 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
     """The map-style dataset of ``split`` (see ``interfaces.md`` for items and attributes)."""
     _check_split(split)
     if cfg.DATA.DECODING_BACKEND not in READERS:
-        raise ValueError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; expected one of {sorted(READERS)}")
+        raise ConfigError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; expected one of {sorted(READERS)}")
     records, class_names = load_annotations(
         cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, split, path_prefix=cfg.DATA.PATH_PREFIX,
         class_names_file=cfg.DATA.CLASS_NAMES_FILE, num_classes=cfg.MODEL.NUM_CLASSES,
@@ -151,7 +152,7 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     global_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
     key = "TRAIN.BATCH_SIZE" if train else "TEST.BATCH_SIZE"
     if global_batch < world or global_batch % world:
-        raise ValueError(f"{key} {global_batch} must be a positive multiple of the {world} processes")
+        raise ConfigError(f"{key} {global_batch} must be a positive multiple of the {world} processes")
     batch_size = global_batch // world
     index_sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train,
                                        seed=cfg.RNG_SEED, drop_last=False)

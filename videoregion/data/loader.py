@@ -18,16 +18,13 @@ from typing import Iterator
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
+from videoregion.errors import DataError
 
 __all__ = [
     "DataError", "EpochSampler", "SkipReport", "VideoLoader", "WorkerContiguousOrder", "collate_items", "seed_worker",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class DataError(RuntimeError):
-    """A dataset too broken to train or test on."""
 
 
 class EpochSampler(Sampler):

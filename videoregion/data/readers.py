@@ -26,6 +26,7 @@ from typing import Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 import torch
+from videoregion.errors import ConfigError, VideoError
 
 __all__ = [
     "READERS",
@@ -42,15 +43,6 @@ logger = logging.getLogger(__name__)
 
 LAYOUTS = ("THWC", "TCHW", "CTHW")
 ZERO_FPS = "zero frame rate"
-
-
-class VideoError(RuntimeError):
-    """A video that cannot be read; ``reason`` is a short phrase for reports."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 class VideoReader(Protocol):
@@ -338,7 +330,7 @@ def open_video(path: str, backend: str = "decord", threads: int = 1, short_side:
     that scales only when it opens a file (decord) opens it once, at that size.
     """
     if backend not in READERS:
-        raise ValueError(f"unknown decoding backend {backend!r}; registered: {sorted(READERS)}")
+        raise ConfigError(f"unknown decoding backend {backend!r}; registered: {sorted(READERS)}")
     return READERS[backend](path, threads=threads, short_side=short_side)
 
 

@@ -27,6 +27,7 @@ import torch
 import torchvision.transforms.v2 as T
 import torchvision.transforms.v2.functional as F
 from torchvision import tv_tensors
+from videoregion.errors import ConfigError
 
 __all__ = [
     "TestTransform",
@@ -50,7 +51,7 @@ def sample_short_side(scales: Sequence[int], generator: torch.Generator | None) 
     """A short-side length drawn uniformly from ``[scales[0], scales[1]]`` pixels."""
     low, high = int(scales[0]), int(scales[1])
     if not 0 < low <= high:
-        raise ValueError(f"scale range must be 0 < min <= max, got {list(scales)}")
+        raise ConfigError(f"scale range (DATA.TRAIN_JITTER_SCALES) must be 0 < min <= max, got {list(scales)}")
     return _randint(low, high, generator)
 
 
@@ -118,7 +119,7 @@ def horizontal_flip(frames: torch.Tensor, generator: torch.Generator | None, p: 
 def spatial_crop(frames: torch.Tensor, size: int, index: int, num_crops: int) -> torch.Tensor:
     """Test crop ``index`` of ``num_crops``: 1 = centre; 3 = start, centre, end of the long side."""
     if num_crops not in (1, 3):
-        raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+        raise ConfigError(f"num_crops (TEST.NUM_SPATIAL_CROPS) must be 1 or 3, got {num_crops}")
     if not 0 <= index < num_crops:
         raise ValueError(f"spatial crop {index} outside [0, {num_crops})")
     height, width = frames.shape[-2:]
@@ -166,7 +167,7 @@ class TrainTransform:
 
     def __post_init__(self):
         if self.crop_mode not in ("scale_crop", "random_resized_crop"):
-            raise ValueError(f"unknown crop_mode {self.crop_mode!r}; expected scale_crop or random_resized_crop")
+            raise ConfigError(f"unknown crop_mode (DATA.TRAIN_CROP_MODE) {self.crop_mode!r}; expected scale_crop or random_resized_crop")
 
     def decode_size(self, generator: torch.Generator | None) -> int | None:
         """The short side the decoder should deliver (None: native size)."""

@@ -20,6 +20,7 @@ from .ema import ModelEma
 from .optimizer import build_optimizer, param_groups
 from .scheduler import WarmupCosineSchedule
 from .trainer import Precision
+from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def scaled_lr(cfg: CfgNode) -> float:
     """The peak LR of this run under the linear scaling rule (see the module docstring)."""
     rule = cfg.SOLVER.LR_SCALING
     if rule not in LR_SCALINGS:
-        raise ValueError(f"SOLVER.LR_SCALING {rule!r} is not one of {LR_SCALINGS}")
+        raise ConfigError(f"SOLVER.LR_SCALING {rule!r} is not one of {LR_SCALINGS}")
     if rule == "none":
         return cfg.SOLVER.BASE_LR
     global_batch = cfg.TRAIN.BATCH_SIZE * cfg.SOLVER.ACCUM_ITERS
@@ -78,7 +79,7 @@ def make_precision(cfg: CfgNode, device: torch.device) -> Precision:
     """Autocast dtype: TRAIN.MIXED_PRECISION on GPU; float32 on the CPU unless CPU_AUTOCAST with bf16."""
     name = cfg.TRAIN.MIXED_PRECISION
     if name not in PRECISIONS:
-        raise ValueError(f"TRAIN.MIXED_PRECISION {name!r} is not one of {sorted(PRECISIONS)}")
+        raise ConfigError(f"TRAIN.MIXED_PRECISION {name!r} is not one of {sorted(PRECISIONS)}")
     if device.type == "cuda":
         dtype = PRECISIONS[name]
         if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from videoregion.models.weights import CheckpointError  # one error type for every checkpoint problem
+from videoregion.errors import CheckpointError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class CheckpointManager:
 
     def __init__(self, folder: str, *, keep_last: int = 3) -> None:
         if keep_last < 1:
-            raise ValueError(f"TRAIN.CHECKPOINT_KEEP must be at least 1, got {keep_last}")
+            raise ConfigError(f"TRAIN.CHECKPOINT_KEEP must be at least 1, got {keep_last}")
         self.folder = folder
         self.keep_last = keep_last
 

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
+from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def resolve_num_gpus(requested: int) -> int:
     if requested < 0:
         return available
     if requested > available:
-        raise RuntimeError(
+        raise ConfigError(
             f"NUM_GPUS is {requested} but this machine has {available} usable GPU(s); "
             "set NUM_GPUS 0 to run on the CPU or -1 to take what is there"
         )

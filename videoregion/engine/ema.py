@@ -6,6 +6,7 @@ import copy
 
 import torch
 from torch import nn
+from videoregion.errors import ConfigError
 
 __all__ = ["ModelEma"]
 
@@ -18,7 +19,7 @@ class ModelEma:
 
     def __init__(self, model: nn.Module, *, decay: float) -> None:
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"SOLVER.EMA_DECAY must be in [0, 1), got {decay}")
+            raise ConfigError(f"SOLVER.EMA_DECAY must be in [0, 1), got {decay}")
         self.decay = decay
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():

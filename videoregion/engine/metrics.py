@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 
 from .distributed import all_gather_objects, all_gather_variable
+from videoregion.errors import ConfigError, DataError
 
 __all__ = [
     "AGGREGATIONS",
@@ -51,7 +52,7 @@ def aggregate_views(scores: torch.Tensor, video_index: torch.Tensor, method: str
     ``method`` "sum" adds the views' scores, "max" takes their element-wise maximum.
     """
     if method not in AGGREGATIONS:
-        raise ValueError(f"DATA.ENSEMBLE_METHOD {method!r} is not one of {AGGREGATIONS}")
+        raise ConfigError(f"DATA.ENSEMBLE_METHOD {method!r} is not one of {AGGREGATIONS}")
     videos, inverse = torch.unique(video_index, return_inverse=True)
     out = torch.zeros((videos.shape[0], scores.shape[1]), dtype=scores.dtype)
     index = inverse[:, None].expand_as(scores)
@@ -81,7 +82,7 @@ def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_class
     ``per_class_acc`` has NaN for absent classes.
     """
     if scores.shape[0] == 0:
-        raise ValueError("no predictions to score (the test split is empty or every video failed to decode)")
+        raise DataError("no predictions to score (the test split is empty or every video failed to decode)")
     preds = scores.argmax(dim=1)
     cm = confusion_matrix(preds, labels, num_classes)
     support = cm.sum(dim=1)

@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 
 import torch
 from torch import nn
+from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def param_groups(model: nn.Module, *, weight_decay: float, layer_decay: float = 
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     use_layers = layer_decay != 1.0
     if use_layers and not (hasattr(model, "layer_id") and hasattr(model, "num_layers")):
-        raise ValueError(
+        raise ConfigError(
             f"SOLVER.LAYER_DECAY is {layer_decay} but {type(model).__name__} has no layer_id()/num_layers"
         )
     groups: dict[tuple[bool, int], dict] = {}
@@ -76,5 +77,5 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """An optimizer over ``groups`` (each keeps its ``weight_decay`` and ``lr_scale``)."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"SOLVER.OPTIMIZING_METHOD {name!r} is not one of {sorted(OPTIMIZERS)}")
+        raise ConfigError(f"SOLVER.OPTIMIZING_METHOD {name!r} is not one of {sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](groups, lr=lr, betas=betas, momentum=momentum, nesterov=nesterov)

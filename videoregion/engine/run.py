@@ -22,6 +22,7 @@ from .distributed import barrier, get_world_size, is_main_process, unwrap_model
 from .evaluator import evaluate, save_test_outputs
 from .stats import StatsWriter, plot_curves, setup_logging
 from .trainer import LoopSettings, TrainState, fit
+from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def checkpoint_manager(cfg: CfgNode) -> CheckpointManager:
 
 def _check_classes(cfg: CfgNode, dataset, split: str) -> None:
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
-        raise ValueError(
+        raise ConfigError(
             f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the {split} split of "
             f"{cfg.DATA.PATH_TO_DATA_DIR} has {dataset.num_classes} classes; set MODEL.NUM_CLASSES {dataset.num_classes}"
         )
@@ -220,7 +221,7 @@ def _check_synthetic(cfg: CfgNode, folder: str) -> None:
         size=cfg.SYNTHETIC.SIZE, num_frames=cfg.SYNTHETIC.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES,
     )
     if found:
-        raise ValueError(
+        raise ConfigError(
             f"DATA.PATH_TO_DATA_DIR {folder!r} holds a dataset that SYNTHETIC.GENERATE would not write now ("
             + "; ".join(found) + "). Delete the folder to have it generated again, or set "
             "SYNTHETIC.GENERATE False to train on it as it is."
@@ -235,7 +236,7 @@ def ensure_dataset(cfg: CfgNode, ctx: RunContext) -> None:
             _check_synthetic(cfg, folder)
         return
     if not cfg.SYNTHETIC.GENERATE:
-        raise FileNotFoundError(
+        raise ConfigError(
             f"DATA.PATH_TO_DATA_DIR {folder!r} does not exist. Prepare the dataset as README.md "
             "('Datasets') describes and point DATA.PATH_TO_DATA_DIR and DATA.PATH_PREFIX at it, or use "
             "configs/synthetic_regionvit.yaml, which generates its own data."

@@ -22,16 +22,13 @@ from .distributed import all_reduce_mean, barrier, get_world_size, unwrap_model
 from .ema import ModelEma
 from .scheduler import WarmupCosineSchedule
 from .stats import StatsWriter
+from videoregion.errors import NonFiniteLossError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LoopSettings", "NonFiniteLossError", "Precision", "TrainState", "classification_loss", "fit", "train_one_epoch"]
 
 BatchTransform = Callable[[dict, torch.device], tuple[torch.Tensor, torch.Tensor]]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run stops and writes no checkpoint from this state."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from videoregion.engine.metrics import aggregate_views
 from videoregion.engine.trainer import Precision
 
 from .windows import Window, sliding_windows, window_clip_indices
+from videoregion.errors import ConfigError
 
 __all__ = ["Label", "Prediction", "Predictor", "topk_labels"]
 
@@ -134,11 +135,11 @@ class Predictor:
         decode_timeout: float = 0.0,
     ):
         if len(class_names) != model.num_classes:
-            raise ValueError(f"{len(class_names)} class names for a model of {model.num_classes} classes")
+            raise ConfigError(f"{len(class_names)} class names for a model of {model.num_classes} classes")
         if window_seconds < 0 or stride_seconds < 0:
-            raise ValueError(f"window and stride must not be negative, got {window_seconds} and {stride_seconds}")
+            raise ConfigError(f"window and stride must not be negative, got {window_seconds} and {stride_seconds}")
         if clips_per_window < 1 or batch_size < 1 or topk < 1:
-            raise ValueError("clips per window, batch size and top-k must be at least 1")
+            raise ConfigError("clips per window, batch size and top-k must be at least 1")
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.class_names = list(class_names)

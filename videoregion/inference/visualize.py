@@ -23,6 +23,7 @@ from tqdm import tqdm
 from videoregion.data.readers import VideoReader, scaled_size
 
 from .predictor import Label, Prediction
+from videoregion.errors import ConfigError, OutputError
 
 __all__ = ["ENCODERS", "format_table", "plot_timeline", "render_panel", "write_annotated_video"]
 
@@ -131,7 +132,7 @@ def _open_output(path: str, fps: float, height: int, width: int):
 
     ext = os.path.splitext(path)[1].lower()
     if ext not in ENCODERS:
-        raise ValueError(f"{path}: cannot write {ext or 'a file without extension'}; use one of {sorted(ENCODERS)}")
+        raise ConfigError(f"{path}: cannot write {ext or 'a file without extension'}; use one of {sorted(ENCODERS)}")
     codec, options = ENCODERS[ext]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     container = av.open(path, "w")
@@ -166,7 +167,7 @@ def write_annotated_video(
     try:
         container, stream = _open_output(path, reader.fps, height, width)
     except av.FFmpegError as e:
-        raise OSError(f"{path}: cannot write the annotated video ({e})") from None
+        raise OutputError(f"{path}: cannot write the annotated video ({e})") from None
     try:
         with container, tqdm(total=reader.num_frames, disable=not progress, desc="annotating", unit="frame",
                              dynamic_ncols=True) as bar:
@@ -187,5 +188,5 @@ def write_annotated_video(
             for packet in stream.encode():
                 container.mux(packet)
     except av.FFmpegError as e:
-        raise OSError(f"{path}: cannot write the annotated video ({e})") from None
+        raise OutputError(f"{path}: cannot write the annotated video ({e})") from None
     return reader.num_frames, height, width

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from videoregion.data.sampling import FrameSampler
+from videoregion.errors import ConfigError
 
 __all__ = ["Window", "sliding_windows", "window_clip_indices"]
 
@@ -52,9 +53,9 @@ def sliding_windows(num_frames: int, fps: float, window_seconds: float, stride_s
     a video no longer than one window is one window over all its frames.
     """
     if num_frames <= 0 or not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"cannot cut a video of {num_frames} frames at {fps} fps into windows")
+        raise ConfigError(f"cannot cut a video of {num_frames} frames at {fps} fps into windows")
     if not (window_seconds > 0 and stride_seconds > 0):
-        raise ValueError(f"window and stride must be positive seconds, got {window_seconds} and {stride_seconds}")
+        raise ConfigError(f"window and stride must be positive seconds, got {window_seconds} and {stride_seconds}")
     length = max(1, round(window_seconds * fps))
     if length >= num_frames:
         return [Window(0, 0, num_frames, fps)]

@@ -28,6 +28,8 @@ from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from videoregion.errors import ConfigError
+
 from .registry import register_model
 
 __all__ = ["RegionViT", "relative_position_index", "window_bias_index"]
@@ -426,7 +428,7 @@ class RegionViT(nn.Module):
         if self.video:
             region_frames = tubelet_size * region_steps
             if num_frames < 1 or num_frames % region_frames:
-                raise ValueError(
+                raise ConfigError(
                     f"num_frames={num_frames} must be a positive multiple of tubelet_size * region_steps "
                     f"= {tubelet_size} * {region_steps}"
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from torch import nn
+from videoregion.errors import ConfigError
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -29,5 +30,5 @@ def list_models() -> list[str]:
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model with random weights; kwargs override the variant's defaults."""
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(list_models())}")
+        raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(list_models())}")
     return _MODELS[name](**kwargs)

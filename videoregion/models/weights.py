@@ -14,14 +14,11 @@ import re
 
 import torch
 from torch import nn
+from videoregion.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CheckpointError", "checkpoint_filter_fn", "load_pretrained", "read_state_dict"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read or does not fit the model."""
 
 
 # The authors' names (left) and ours (right). Their "cls_token" are the regional tokens, their
