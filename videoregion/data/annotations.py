@@ -1,6 +1,6 @@
-"""Annotation files -> video records (path, label) and class names.
+"""Annotation files <-> video records (path, label) and class names.
 
-Pure functions, one per released format, registered in :data:`ANNOTATION_LOADERS`:
+Pure functions, one set per released format; :mod:`.layouts` registers them as dataset layouts.
 
 - ``kinetics``: the SlowFast csv (``path label`` per line, space- or comma-separated, no header) or
   the official Kinetics csv (header ``label,youtube_id,time_start,time_end[,split...]``, videos
@@ -13,7 +13,11 @@ Pure functions, one per released format, registered in :data:`ANNOTATION_LOADERS
 Class names come from the annotations themselves (SSv2's labels file) or from a class-name file:
 a text file with one name per line (line i names label i) or a json mapping name -> index (as in
 SlowFast's ``classids.json``); ``classnames.txt``, ``classnames.json`` or ``classids.json`` in the
-annotation folder are found without configuration. Every problem is an :class:`AnnotationError` naming file and line.
+annotation folder are found without configuration. Every problem is an :class:`AnnotationError`
+naming file and line.
+
+The writers (:func:`write_kinetics_csv`, :func:`write_ssv2_json`, :func:`write_class_names`) write
+the same files for generated data, so that file names and rules live here once.
 """
 
 from __future__ import annotations
@@ -23,20 +27,27 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable
-from videoregion.errors import AnnotationError, ConfigError
+from typing import Mapping, Sequence
+
+from videoregion.errors import AnnotationError
 
 __all__ = [
-    "ANNOTATION_LOADERS",
+    "AnnotatedClass",
+    "AnnotatedVideo",
     "AnnotationError",
     "VideoRecord",
     "find_class_names_file",
     "load_annotations",
+    "load_kinetics",
+    "load_ssv2",
     "read_class_names",
     "read_kinetics_csv",
     "read_kinetics_official_csv",
     "read_ssv2_json",
     "read_ssv2_labels",
+    "write_class_names",
+    "write_kinetics_csv",
+    "write_ssv2_json",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -49,6 +60,7 @@ SSV2_SPLIT_FILES = {
     "val": "something-something-v2-validation.json",
     "test": "something-something-v2-test.json",
 }
+SSV2_VIDEO_SUFFIX = ".webm"
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,24 @@ class VideoRecord:
 
     path: str
     label: int
+
+
+@dataclass(frozen=True)
+class AnnotatedClass:
+    """A class to write: its short name and its SSv2-style template (``"Moving [something] up"``)."""
+
+    name: str
+    template: str
+
+
+@dataclass(frozen=True)
+class AnnotatedVideo:
+    """A video to write: its path relative to the video folder, its label, and what it shows
+    (the words that fill its class template's ``[something]``)."""
+
+    path: str
+    label: int
+    thing: str
 
 
 # ----------------------------------------------------------------------------- class names
@@ -222,7 +252,7 @@ def read_ssv2_labels(path: str) -> list[str]:
 
 
 def read_ssv2_json(path: str, path_prefix: str, class_names: list[str],
-                   video_ext: str = ".webm") -> list[VideoRecord]:
+                   video_ext: str = SSV2_VIDEO_SUFFIX) -> list[VideoRecord]:
     """A split file (a json list of entries with ``id`` and ``template``) -> records."""
     entries = _load_json(path, "SSv2 split file")
     if not isinstance(entries, list):
@@ -260,27 +290,45 @@ def _ssv2_split_file(data_dir: str, split: str) -> str:
     return path
 
 
-# ----------------------------------------------------------------------------- registry
-ANNOTATION_LOADERS: dict[str, Callable[..., tuple[list[VideoRecord], list[str]]]] = {
-    "kinetics": load_kinetics,
-    "ssv2": load_ssv2,
-}
+# ----------------------------------------------------------------------------- writers
+def _write_json(path: str, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
 
 
-def load_annotations(
-    dataset: str, data_dir: str, split: str, path_prefix: str = "", class_names_file: str = "",
-    num_classes: int = 400,
-) -> tuple[list[VideoRecord], list[str]]:
-    """(records, class names) of ``split`` for a registered dataset layout."""
-    if dataset not in ANNOTATION_LOADERS:
-        raise ConfigError(f"unknown dataset {dataset!r}; registered: {sorted(ANNOTATION_LOADERS)}")
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}; expected one of {SPLITS}")
-    if not os.path.isdir(data_dir):
-        raise AnnotationError(data_dir, "annotation folder not found (DATA.PATH_TO_DATA_DIR)")
-    records, class_names = ANNOTATION_LOADERS[dataset](
-        data_dir, split, path_prefix, class_names_file=class_names_file, num_classes=num_classes
-    )
-    if not records:
-        raise AnnotationError(data_dir, f"no videos in the {split} split")
-    return records, class_names
+def write_class_names(path: str, class_names: Sequence[str]) -> None:
+    """A json class-name file {name: index}, as :func:`read_class_names` reads it."""
+    _write_json(path, {name: i for i, name in enumerate(class_names)})
+
+
+def write_kinetics_csv(data_dir: str, classes: Sequence[AnnotatedClass],
+                       splits: Mapping[str, Sequence[AnnotatedVideo]]) -> None:
+    """SlowFast csv files ``{split}.csv`` (``<path> <label>`` per line) in ``data_dir``."""
+    for split, videos in splits.items():
+        with open(os.path.join(data_dir, f"{split}.csv"), "w", encoding="utf-8") as f:
+            f.writelines(f"{v.path} {v.label}\n" for v in videos)
+
+
+def write_ssv2_json(data_dir: str, classes: Sequence[AnnotatedClass],
+                    splits: Mapping[str, Sequence[AnnotatedVideo]]) -> None:
+    """SSv2's labels file and one json list per split, entries as in the released files.
+
+    Video ids are the video paths without their suffix. Unlike the released test list, the test
+    file keeps each entry's template (its label).
+    """
+    labels = {_template_key(c.template): str(i) for i, c in enumerate(classes)}
+    _write_json(os.path.join(data_dir, SSV2_LABELS), labels)
+    for split, videos in splits.items():
+        entries = []
+        for video in videos:
+            template = classes[video.label].template
+            text = template.replace("[something]", video.thing)
+            entries.append({"id": os.path.splitext(video.path)[0], "label": text[0].lower() + text[1:],
+                            "template": template, "placeholders": [video.thing]})
+        _write_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), entries)
+
+
+# The registry of layouts (.layouts) imports the readers and writers above; load_annotations, its
+# lookup, is importable from here too for the callers that read annotations by layout name.
+from .layouts import load_annotations  # noqa: E402  (after the names .layouts imports)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import Callable
 
@@ -25,10 +26,13 @@ from .annotations import SPLITS, load_annotations
 from .batch import BatchTransform, Mixup
 from .dataset import VideoDataset
 from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
+from .layouts import SamplingSettings, get_layout
 from .readers import READERS
-from .sampling import clip_span, dense_indices, segment_indices
+from .sampling import FrameSampler
 from .transforms import TestTransform, TrainTransform
 from videoregion.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "build_batch_transform", "build_clip_frames", "build_dataset", "build_loader", "build_sampler", "build_transform",
@@ -48,36 +52,35 @@ def _world() -> tuple[int, int]:
     return 1, 0
 
 
-# Frame sampler of each dataset layout, from the config.
-_SAMPLERS: dict[str, Callable[[CfgNode], Callable]] = {
-    "kinetics": lambda cfg: functools.partial(
-        dense_indices, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
-        target_fps=cfg.DATA.TARGET_FPS,
-    ),
-    "ssv2": lambda cfg: functools.partial(segment_indices, num_frames=cfg.DATA.NUM_FRAMES),
-}
-
-
-# Frames a video needs for one clip without repeats, as a function of its frame rate.
-_CLIP_FRAMES: dict[str, Callable[[CfgNode], Callable[[float], float]]] = {
-    "kinetics": lambda cfg: functools.partial(
-        clip_span, num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
-        target_fps=cfg.DATA.TARGET_FPS,
-    ),
-    "ssv2": lambda cfg: lambda fps: cfg.DATA.NUM_FRAMES,
-}
+def _sampling_settings(cfg: CfgNode) -> SamplingSettings:
+    return SamplingSettings(num_frames=cfg.DATA.NUM_FRAMES, sampling_rate=cfg.DATA.SAMPLING_RATE,
+                            target_fps=cfg.DATA.TARGET_FPS)
 
 
 def build_clip_frames(cfg: CfgNode) -> Callable[[float], float]:
-    """``fps -> frames one clip spans`` for the configured dataset (used by the dataset check)."""
-    build_sampler(cfg)  # same validation of DATA.DATASET
-    return _CLIP_FRAMES[cfg.DATA.DATASET](cfg)
+    """``fps -> frames one clip spans`` for the configured dataset layout (used by the dataset check)."""
+    return get_layout(cfg.DATA.DATASET).sampling.clip_frames(_sampling_settings(cfg))
 
 
-def build_sampler(cfg: CfgNode) -> Callable:
-    if cfg.DATA.DATASET not in _SAMPLERS:
-        raise ConfigError(f"DATA.DATASET {cfg.DATA.DATASET!r} unknown; expected one of {sorted(_SAMPLERS)}")
-    return _SAMPLERS[cfg.DATA.DATASET](cfg)
+def build_sampler(cfg: CfgNode) -> FrameSampler:
+    """The frame sampler of the configured dataset layout (dense or segments)."""
+    return get_layout(cfg.DATA.DATASET).sampling.sampler(_sampling_settings(cfg))
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_no_flip(dataset: str) -> None:
+    logger.warning("DATA.RANDOM_FLIP is on, but the %s layout forbids flipping (a mirror image changes "
+                   "its labels): training without flips", dataset)
+
+
+def _flip(cfg: CfgNode) -> bool:
+    """Flip when DATA.RANDOM_FLIP asks for it and the dataset layout allows it (warned once if not)."""
+    if not cfg.DATA.RANDOM_FLIP:
+        return False
+    if not get_layout(cfg.DATA.DATASET).allows_flip:
+        _warn_no_flip(cfg.DATA.DATASET)
+        return False
+    return True
 
 
 def build_transform(cfg: CfgNode, split: str) -> TrainTransform | TestTransform:
@@ -99,7 +102,7 @@ def build_transform(cfg: CfgNode, split: str) -> TrainTransform | TestTransform:
         crop_mode=cfg.DATA.TRAIN_CROP_MODE,
         rrc_scale=tuple(cfg.DATA.TRAIN_RRC_SCALE),
         rrc_ratio=tuple(cfg.DATA.TRAIN_RRC_RATIO),
-        flip=cfg.DATA.RANDOM_FLIP,
+        flip=_flip(cfg),
         rand_augment=rand_augment,
         random_erasing=random_erasing,
     )
