@@ -9,7 +9,8 @@ import decord
 import numpy as np
 import pytest
 
-from videoregion.data import synthetic as S
+import videoregion.synthetic as S
+from videoregion.errors import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(size=32, num_frames=8)  # decord handles width 32 (not 16, 24 or 48)
@@ -189,14 +190,16 @@ def test_same_seed_same_files_and_frames_with_any_number_of_workers(tmp_path, fm
 
 
 def test_bad_arguments_are_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(ConfigError, match="format"):
         S.generate_dataset(str(tmp_path), "ucf", videos_per_class=3)
-    with pytest.raises(ValueError, match="videos_per_class=2"):
+    with pytest.raises(ConfigError, match="videos_per_class=2"):
         S.generate_dataset(str(tmp_path), videos_per_class=2)
-    with pytest.raises(ValueError, match="num_classes"):
+    with pytest.raises(ConfigError, match="num_classes"):
         S.generate_dataset(str(tmp_path), videos_per_class=3, num_classes=3)
-    with pytest.raises(ValueError, match="even"):
+    with pytest.raises(ConfigError, match="even"):
         S.generate_dataset(str(tmp_path), videos_per_class=3, size=33)
+    with pytest.raises(ConfigError, match="num_frames"):
+        S.generate_dataset(str(tmp_path), videos_per_class=3, num_frames=1)
     assert S.split_counts(60, (0.7, 0.15, 0.15)) == (42, 9, 9)
 
 

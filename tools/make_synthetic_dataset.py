@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from videoregion.data.synthetic import CLASSES, FORMATS, generate_dataset
+from videoregion.synthetic import CLASSES, FORMATS, generate_dataset
 from videoregion.errors import VideoRegionError
 
 

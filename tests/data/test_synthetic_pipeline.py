@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from videoregion.data import build_dataset, build_loader
-from videoregion.data.synthetic import generate_dataset
+from videoregion.synthetic import generate_dataset
 
 
 @pytest.mark.parametrize("fmt", ["kinetics", "ssv2"])
