@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 
 import videoregion.synthetic as S
+from videoregion.config import get_cfg
 from videoregion.errors import ConfigError
+from videoregion.synthetic.build import ensure_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(size=32, num_frames=8)  # decord handles width 32 (not 16, 24 or 48)
@@ -227,3 +230,38 @@ def test_tool_writes_a_tiny_dataset(tmp_path):
                                    for e in train)
     bad = run_tool("--out", str(tmp_path / "bad"), "--videos-per-class", "2")
     assert bad.returncode == 2 and "videos_per_class=2" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- config -> dataset
+
+def synthetic_cfg(folder, generate=True):
+    cfg = get_cfg()
+    cfg.DATA.PATH_TO_DATA_DIR = str(folder)
+    cfg.MODEL.NUM_CLASSES = 2
+    cfg.SYNTHETIC.GENERATE = generate
+    cfg.SYNTHETIC.VIDEOS_PER_CLASS, cfg.SYNTHETIC.SIZE, cfg.SYNTHETIC.NUM_FRAMES = 3, 32, 8
+    return cfg
+
+
+def test_ensure_dataset_generates_once_then_checks(tmp_path, caplog):
+    folder = tmp_path / "data"
+    cfg = synthetic_cfg(folder)
+    ensure_dataset(cfg, main_process=False)  # only the main process generates
+    assert not folder.exists()
+    with caplog.at_level(logging.INFO):
+        ensure_dataset(cfg, main_process=True)
+    assert "generating the synthetic dataset" in caplog.text and "synthetic dataset: " in caplog.text
+    assert not (tmp_path / "data.partial").exists()
+    assert S.mismatches(str(folder), format="kinetics", seed=0, videos_per_class=3, size=32, num_frames=8,
+                        num_classes=2) == []
+    ensure_dataset(cfg, main_process=True)  # there and as configured: kept
+    cfg.SYNTHETIC.SEED = 1
+    with pytest.raises(ConfigError, match=r"would not write now \(seed: found 0, expected 1\)"):
+        ensure_dataset(cfg, main_process=True)
+    cfg.SYNTHETIC.GENERATE = False  # taken as it is
+    ensure_dataset(cfg, main_process=True)
+
+
+def test_ensure_dataset_without_generate_needs_the_folder(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist. Prepare the dataset"):
+        ensure_dataset(synthetic_cfg(tmp_path / "none", generate=False), main_process=True)

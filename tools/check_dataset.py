@@ -1,7 +1,7 @@
 """Scan a dataset's videos before a long run and list the unreadable and suspicious ones.
 
-    python tools/check_dataset.py --cfg configs/k400.yaml [--split train [--split val]] [--workers 8] \
-        [--out problems.tsv] [KEY VALUE ...]
+    python tools/check_dataset.py --cfg configs/k400_regionvit.yaml [--split train [--split val]] \
+        [--workers 8] [--out problems.tsv] [KEY VALUE ...]
 
 Every video of each split is opened with the configured backend (DATA.DECODING_BACKEND) and its
 first, middle and last frames are decoded, in several worker processes. Unreadable: missing,
@@ -23,10 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from videoregion.config import load_config
-from videoregion.data.annotations import SPLITS, AnnotationError, load_annotations
+from videoregion.data.annotations import SPLITS
 from videoregion.data.build import build_clip_frames
 from videoregion.data.check import VideoCheck, check_video
-from videoregion.errors import VideoRegionError
+from videoregion.data.layouts import load_annotations
+from videoregion.errors import AnnotationError, VideoRegionError
 
 
 class _Checks(Dataset):
@@ -75,8 +76,9 @@ def main(argv=None) -> int:
         try:
             records, _ = load_annotations(cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, split,
                                           cfg.DATA.PATH_PREFIX, cfg.DATA.CLASS_NAMES_FILE, cfg.MODEL.NUM_CLASSES)
-        except AnnotationError as e:
-            if args.split is None and "missing" in e.problem and "split file" in e.problem:
+        except VideoRegionError as e:
+            if (args.split is None and isinstance(e, AnnotationError)
+                    and "missing" in e.problem and "split file" in e.problem):
                 print(f"{split}: no annotation file, skipped ({e})")
                 continue
             print(f"error: {e}", file=sys.stderr)
