@@ -17,8 +17,8 @@ import os
 import sys
 import time
 
-from videoregion.synthetic import CLASSES, FORMATS, generate_dataset
 from videoregion.errors import VideoRegionError
+from videoregion.synthetic import CLASSES, FORMATS, generate_dataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

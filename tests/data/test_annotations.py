@@ -5,12 +5,12 @@ import pytest
 
 from videoregion.data.annotations import (
     AnnotationError,
-    load_annotations,
     read_class_names,
     read_kinetics_csv,
     read_ssv2_json,
     read_ssv2_labels,
 )
+from videoregion.data.layouts import load_annotations
 
 
 def write(path, text):

@@ -25,8 +25,8 @@ from torch.utils.data import DistributedSampler
 from .annotations import SPLITS, load_annotations
 from .batch import BatchTransform, Mixup
 from .dataset import VideoDataset
-from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
 from .layouts import SamplingSettings, get_layout
+from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
 from .readers import READERS
 from .sampling import FrameSampler
 from .transforms import TestTransform, TrainTransform

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+from videoregion.errors import AnnotationError, ConfigError
+
 from .annotations import (
     SPLITS,
     SSV2_VIDEO_SUFFIX,
@@ -30,7 +32,6 @@ from .annotations import (
     write_ssv2_json,
 )
 from .sampling import FrameSampler, clip_span, dense_indices, segment_indices
-from videoregion.errors import AnnotationError, ConfigError
 
 __all__ = [
     "DENSE",

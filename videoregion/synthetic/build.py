@@ -8,8 +8,9 @@ import time
 
 from fvcore.common.config import CfgNode
 
-from .generate import generate_dataset, mismatches
 from videoregion.errors import ConfigError
+
+from .generate import generate_dataset, mismatches
 
 __all__ = ["ensure_dataset"]
 

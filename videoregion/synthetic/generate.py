@@ -12,13 +12,14 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from videoregion.data.annotations import AnnotatedClass, AnnotatedVideo, write_class_names
+from videoregion.data.layouts import LAYOUTS
+from videoregion.errors import ConfigError
+
 from .classes import CLASSES
 from .encode import ENCODERS, check_encoder, encode_video
 from .params import VideoParams, sample_params, video_rng
 from .render import render_frames
-from videoregion.data.annotations import AnnotatedClass, AnnotatedVideo, write_class_names
-from videoregion.data.layouts import LAYOUTS
-from videoregion.errors import ConfigError
 
 __all__ = ["FORMATS", "GENERATOR_VERSION", "generate_dataset", "mismatches", "split_counts"]
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classes import MOTIONS, partner
 from videoregion.errors import ConfigError
+
+from .classes import MOTIONS, partner
 
 __all__ = ["TEXTURES", "VideoParams", "reverse_params", "sample_params", "video_rng"]
 
