@@ -12,7 +12,7 @@ from torch import nn
 from videoregion.data import VideoRecord, build_clip_reader, build_dataset
 from videoregion.data.batch import normalize
 from videoregion.data.build import build_clip_frames
-from videoregion.data.clips import ClipReader, DecodeSettings, group_nearby, sample_test_clips
+from videoregion.data.clips import DecodeSettings, group_nearby, sample_test_clips
 from videoregion.data.dataset import VideoDataset
 from videoregion.data.readers import open_video
 from videoregion.errors import VideoError
@@ -82,7 +82,9 @@ def test_test_clips_decoded_in_one_pass_match_clip_by_clip(tmp_path, make_cfg):
 
 
 def test_group_nearby_clips():
-    clip = lambda start: torch.arange(start, start + 64, 4)  # frames start .. start + 60
+    def clip(start):
+        return torch.arange(start, start + 64, 4)  # frames start .. start + 60
+
     assert group_nearby([clip(s) for s in (0, 26, 52, 100)]) == [[0, 1, 2, 3]]  # overlapping
     assert group_nearby([clip(s) for s in (0, 100, 1000, 1050, 3000)]) == [[0, 1], [2, 3], [4]]
     assert group_nearby([clip(0)]) == [[0]]

@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import shutil
@@ -168,8 +169,6 @@ def test_annotation_error_reaches_the_caller(tmp_path, make_cfg):
 
 
 def test_ssv2_layout_end_to_end(tmp_path, make_cfg):
-    import json
-
     root = tmp_path / "ssv2"
     templates = {"Moving something from left to right": "0", "Moving something from right to left": "1"}
     entries = []

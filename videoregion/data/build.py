@@ -110,7 +110,8 @@ def build_clip_reader(cfg: CfgNode, split: str) -> ClipReader:
     """The clips of ``split``: its frame sampler and transform, decoded as DATA.DECODING_BACKEND,
     DATA.DECODING_THREADS and DATA.DECODE_TIMEOUT say."""
     if cfg.DATA.DECODING_BACKEND not in READERS:
-        raise ConfigError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; expected one of {sorted(READERS)}")
+        raise ConfigError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; "
+                          f"expected one of {sorted(READERS)}")
     decode = DecodeSettings(backend=cfg.DATA.DECODING_BACKEND, threads=cfg.DATA.DECODING_THREADS,
                             timeout=cfg.DATA.DECODE_TIMEOUT)
     return ClipReader(build_sampler(cfg), build_transform(cfg, split), decode)

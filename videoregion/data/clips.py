@@ -121,7 +121,8 @@ class ClipReader:
         short_side = self.transform.decode_size(None)
         return run_with_timeout(lambda: read_clips(reader, clips, short_side), self.decode.timeout, reader.path)
 
-    def view(self, frames: torch.Tensor, spatial_view: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def view(self, frames: torch.Tensor, spatial_view: int = 0,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """One view of a clip: (T, C, H, W) -> (C, T, crop, crop) uint8 (random crops drawn from ``generator``)."""
         return self.transform(frames, generator, spatial_view)
 

@@ -29,9 +29,9 @@ from videoregion.data.clips import ClipReader
 from videoregion.data.readers import VideoReader
 from videoregion.engine.metrics import aggregate_views
 from videoregion.engine.trainer import Precision
+from videoregion.errors import ConfigError
 
 from .windows import Window, sliding_windows, window_clip_indices
-from videoregion.errors import ConfigError
 
 __all__ = ["Label", "Prediction", "Predictor", "topk_labels"]
 
