@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import shutil
@@ -168,8 +169,6 @@ def test_annotation_error_reaches_the_caller(tmp_path, make_cfg):
 
 
 def test_ssv2_layout_end_to_end(tmp_path, make_cfg):
-    import json
-
     root = tmp_path / "ssv2"
     templates = {"Moving something from left to right": "0", "Moving something from right to left": "1"}
     entries = []
@@ -185,32 +184,9 @@ def test_ssv2_layout_end_to_end(tmp_path, make_cfg):
                                  "DATA.RANDOM_FLIP": False, "TEST.NUM_ENSEMBLE_VIEWS": 1})
     train = build_dataset(cfg, "train")
     assert train.class_names == list(templates) and [r.label for r in train.records] == [0, 1, 0, 1]
-    assert train.transform.flip is False
+    assert train.clips.transform.flip is False
     batch = next(iter(build_loader(cfg, "train", train)))
     assert batch["clip"].shape == (2, 3, 8, 32, 32)
     test = build_loader(cfg, "test")
     assert len(test.dataset) == 2 * 3
     assert sum(b["clip"].shape[0] for b in test) == 6
-
-
-def test_test_clips_decoded_in_one_pass_match_clip_by_clip(tmp_path, make_cfg):
-    from videoregion.data.readers import open_video
-
-    from .videos import LOSSLESS
-
-    root, paths = write_kinetics(str(tmp_path / "data"), num_videos=1, num_frames=60, **LOSSLESS)
-    dataset = build_dataset(make_cfg(root, **{"TEST.NUM_ENSEMBLE_VIEWS": 4, "DATA.TEST_CROP_SIZE": 48}), "test")
-    clips = dataset.decode_test_clips(paths[0])
-    reader = open_video(paths[0])
-    for view, clip in enumerate(clips):
-        indices = dataset.sampler(60, 30.0, view, 4, None)
-        assert torch.equal(clip, reader.get_frames(indices.tolist(), layout="TCHW"))
-
-
-def test_group_nearby_clips():
-    from videoregion.data.dataset import group_nearby
-
-    clip = lambda start: torch.arange(start, start + 64, 4)  # frames start .. start + 60
-    assert group_nearby([clip(s) for s in (0, 26, 52, 100)]) == [[0, 1, 2, 3]]  # overlapping
-    assert group_nearby([clip(s) for s in (0, 100, 1000, 1050, 3000)]) == [[0, 1], [2, 3], [4]]
-    assert group_nearby([clip(0)]) == [[0]]

@@ -1,14 +1,17 @@
 """Video data: annotation files -> records -> decode -> sample indices -> frames -> transform -> batch.
 
 One module per arrow: :mod:`.annotations` (records), :mod:`.readers` (decode), :mod:`.sampling`
-(frame indices), :mod:`.transforms` (frames -> clip), :mod:`.dataset` (items, decode failures),
-:mod:`.loader` (batches, skip report), :mod:`.batch` (device-side normalisation and mixup).
+(frame indices), :mod:`.transforms` (frames -> clip), :mod:`.clips` (those three as one clip reader,
+the path from a video file to views that the dataset and the demo share), :mod:`.dataset` (items,
+decode failures), :mod:`.loader` (batches, skip report), :mod:`.batch` (device-side normalisation
+and mixup).
 :mod:`.build` turns the config into all of these.
 """
 
 from .annotations import AnnotationError, VideoRecord, load_annotations
 from .batch import BatchTransform, Mixup
-from .build import build_batch_transform, build_dataset, build_loader, build_transform, set_epoch
+from .build import build_batch_transform, build_clip_reader, build_dataset, build_loader, build_transform, set_epoch
+from .clips import ClipReader, DecodeSettings
 from .dataset import VideoDataset
 from .loader import DataError, SkipReport, VideoLoader
 from .readers import VideoError, open_video
@@ -16,7 +19,9 @@ from .readers import VideoError, open_video
 __all__ = [
     "AnnotationError",
     "BatchTransform",
+    "ClipReader",
     "DataError",
+    "DecodeSettings",
     "Mixup",
     "SkipReport",
     "VideoDataset",
@@ -24,6 +29,7 @@ __all__ = [
     "VideoLoader",
     "VideoRecord",
     "build_batch_transform",
+    "build_clip_reader",
     "build_dataset",
     "build_loader",
     "build_transform",

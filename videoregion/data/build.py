@@ -24,6 +24,7 @@ from torch.utils.data import DistributedSampler
 
 from .annotations import SPLITS, load_annotations
 from .batch import BatchTransform, Mixup
+from .clips import ClipReader, DecodeSettings
 from .dataset import VideoDataset
 from .layouts import SamplingSettings, get_layout
 from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
@@ -35,8 +36,8 @@ from videoregion.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "build_batch_transform", "build_clip_frames", "build_dataset", "build_loader", "build_sampler", "build_transform",
-    "set_epoch",
+    "build_batch_transform", "build_clip_frames", "build_clip_reader", "build_dataset", "build_loader", "build_sampler",
+    "build_transform", "set_epoch",
 ]
 
 
@@ -108,26 +109,30 @@ def build_transform(cfg: CfgNode, split: str) -> TrainTransform | TestTransform:
     )
 
 
-def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
-    """The map-style dataset of ``split`` (see ``interfaces.md`` for items and attributes)."""
-    _check_split(split)
+def build_clip_reader(cfg: CfgNode, split: str) -> ClipReader:
+    """The clips of ``split``: its frame sampler and transform, decoded as DATA.DECODING_BACKEND,
+    DATA.DECODING_THREADS and DATA.DECODE_TIMEOUT say."""
     if cfg.DATA.DECODING_BACKEND not in READERS:
-        raise ConfigError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; expected one of {sorted(READERS)}")
+        raise ConfigError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; "
+                          f"expected one of {sorted(READERS)}")
+    decode = DecodeSettings(backend=cfg.DATA.DECODING_BACKEND, threads=cfg.DATA.DECODING_THREADS,
+                            timeout=cfg.DATA.DECODE_TIMEOUT)
+    return ClipReader(build_sampler(cfg), build_transform(cfg, split), decode)
+
+
+def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
+    """The map-style dataset of ``split`` (items and attributes: :class:`~.dataset.VideoDataset`)."""
+    _check_split(split)
+    clips = build_clip_reader(cfg, split)
     records, class_names = load_annotations(
         cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, split, path_prefix=cfg.DATA.PATH_PREFIX,
         class_names_file=cfg.DATA.CLASS_NAMES_FILE, num_classes=cfg.MODEL.NUM_CLASSES,
     )
-    test = split == "test"
     return VideoDataset(
         records, class_names,
-        sampler=build_sampler(cfg),
-        transform=build_transform(cfg, split),
+        clips=clips,
         train=split == "train",
-        num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS if test else 1,
-        num_spatial_views=cfg.TEST.NUM_SPATIAL_CROPS if test else 1,
-        backend=cfg.DATA.DECODING_BACKEND,
-        decode_threads=cfg.DATA.DECODING_THREADS,
-        decode_timeout=cfg.DATA.DECODE_TIMEOUT,
+        num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS if split == "test" else 1,
         max_retries=cfg.DATA.MAX_RETRIES,
         seed=cfg.RNG_SEED,
     )

@@ -1,10 +1,10 @@
 """Records -> items: one map-style dataset for every layout (Kinetics, SSv2, ...).
 
 An index addresses one view of one video (``index = video_index * num_views + view_index``;
-``view_index = temporal_view * num_spatial_views + spatial_view``). Loading a view is three
-steps, each a pluggable callable: :func:`~.readers.open_video` (decode), a frame sampler
-(:mod:`.sampling`) and a clip transform (:mod:`.transforms`). At test time all clips of a video
-are decoded in one pass and kept while its views are read (views come in order).
+``view_index = temporal_view * num_spatial_views + spatial_view``). A :class:`~.clips.ClipReader`
+turns a video into views (decode at the transform's size under the time budget, sample, crop);
+in training one random clip per item, at test time all clips of a video decoded in one pass and
+kept while its views are read (views come in order).
 
 Decode failures are handled in one place, :meth:`VideoDataset.__getitem__`: a
 :class:`~.readers.VideoError` (or a stalled decoder) is recorded in the item's ``skipped`` list;
@@ -20,25 +20,17 @@ hands the epoch to the dataset with each index (``(index, epoch)``).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .annotations import VideoRecord
-from .readers import VideoError, VideoReader, open_video, run_with_timeout
-from .sampling import FrameSampler
+from .clips import ClipReader
+from .readers import VideoError
 
-__all__ = ["ClipTransform", "VideoDataset", "group_nearby", "item_generator", "read_clips"]
-
-
-class ClipTransform(Protocol):
-    def decode_size(self, generator: torch.Generator | None) -> int | None:
-        """Short side the decoder should deliver (None: native size)."""
-
-    def __call__(self, frames: torch.Tensor, generator: torch.Generator | None, spatial_view: int) -> torch.Tensor:
-        """(T, C, H, W) uint8 -> (C, T, H', W') uint8."""
+__all__ = ["VideoDataset", "item_generator"]
 
 
 def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -48,11 +40,14 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
 
 class VideoDataset(Dataset):
-    """Views of annotated videos as dict items (see ``interfaces.md``).
+    """Views of annotated videos as dict items.
 
     Item: ``clip`` (C, T, H, W) uint8, ``label`` int, ``video_index`` int, ``view_index`` int,
     ``path`` str, and ``skipped``: a list of (path, reason) for videos that failed on the way
     (the loader pops it). An item whose video failed at test time has no ``clip``.
+
+    ``clips`` reads the views: at test time ``num_temporal_views`` clips per video, each in the
+    transform's ``clips.num_crops`` crops; in training one random clip and crop per video.
     """
 
     def __init__(
@@ -60,35 +55,24 @@ class VideoDataset(Dataset):
         records: Sequence[VideoRecord],
         class_names: Sequence[str],
         *,
-        sampler: FrameSampler,
-        transform: ClipTransform,
+        clips: ClipReader,
         train: bool,
         num_temporal_views: int = 1,
-        num_spatial_views: int = 1,
-        backend: str = "decord",
-        decode_threads: int = 1,
-        decode_timeout: float = 0.0,
         max_retries: int = 10,
         seed: int = 0,
-        open_fn: Callable[..., object] = open_video,
     ):
         if not records:
             raise ValueError("no videos to load")
         self.records = list(records)
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
-        self.sampler = sampler
-        self.transform = transform
+        self.clips = clips
         self.train = train
         self.num_temporal_views = 1 if train else num_temporal_views
-        self.num_spatial_views = 1 if train else num_spatial_views
+        self.num_spatial_views = 1 if train else clips.num_crops
         self.num_views = self.num_temporal_views * self.num_spatial_views
-        self.backend = backend
-        self.decode_threads = decode_threads
-        self.decode_timeout = decode_timeout
         self.max_retries = max_retries if train else 0
         self.seed = seed
-        self.open_fn = open_fn
         # Test views come in order, video by video: the clips of the last video decoded.
         self._cache: tuple[str, list[torch.Tensor]] | None = None
         self._failed: VideoError | None = None
@@ -121,69 +105,21 @@ class VideoDataset(Dataset):
         return {"video_index": video_index, "view_index": view_index, "path": record.path, "skipped": skipped}
 
     def load_view(self, path: str, view_index: int, generator: torch.Generator) -> torch.Tensor:
-        """Decode (under the time budget), sample and transform one view -> (C, T, H, W) uint8."""
+        """Decode (under the time budget), sample and crop one view -> (C, T, H, W) uint8."""
         temporal_view, spatial_view = divmod(view_index, self.num_spatial_views)
         if self._failed is not None and self._failed.path == path:
             raise self._failed  # the other views of a video that just failed
         try:
-            frames = run_with_timeout(lambda: self.frames_of(path, temporal_view, generator), self.decode_timeout, path)
+            frames = self.frames_of(path, temporal_view, generator)
         except VideoError as e:
             self._failed = e
             raise
-        return self.transform(frames, generator, spatial_view)
+        return self.clips.view(frames, spatial_view, generator)
 
     def frames_of(self, path: str, temporal_view: int, generator: torch.Generator) -> torch.Tensor:
         """The frames of a random clip (train) or of test clip ``temporal_view``, (T, C, H, W) uint8."""
         if self.train:
-            return self.decode_clip(path, generator)
+            return self.clips.train_clip(path, generator)
         if self._cache is None or self._cache[0] != path:
-            self._cache = (path, self.decode_test_clips(path))
+            self._cache = (path, self.clips.test_clips(path, self.num_temporal_views))
         return self._cache[1][temporal_view]
-
-    def decode_clip(self, path: str, generator: torch.Generator) -> torch.Tensor:
-        """A random clip, short side as the transform draws it: (T, C, H, W) uint8."""
-        short_side = self.transform.decode_size(generator)
-        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
-        indices = self.sampler(reader.num_frames, reader.fps, None, 1, generator)
-        return reader.get_frames(indices.tolist(), short_side=short_side, layout="TCHW")
-
-    def decode_test_clips(self, path: str) -> list[torch.Tensor]:
-        """Every test clip of a video, [(T, C, H, W) uint8] by temporal view (read by :func:`read_clips`)."""
-        short_side = self.transform.decode_size(None)
-        reader = self.open_fn(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
-        clips = [self.sampler(reader.num_frames, reader.fps, view, self.num_temporal_views, None)
-                 for view in range(self.num_temporal_views)]
-        return read_clips(reader, clips, short_side)
-
-
-def read_clips(reader: VideoReader, clips: Sequence[torch.Tensor], short_side: int | None) -> list[torch.Tensor]:
-    """The frames of several clips of one video, [(T, C, H, W) uint8] per clip.
-
-    ``clips``: frame indices (T,) per clip, in order of their first frame. Clips that overlap or
-    nearly touch (:func:`group_nearby`) are read together, in one sorted pass that decodes each
-    frame at most once (one read per clip would go back to a key frame every time); clips far
-    apart in a long video are read separately, each after its own seek.
-    """
-    frames: list[torch.Tensor | None] = [None] * len(clips)
-    for run in group_nearby(clips):
-        wanted = torch.cat([clips[i] for i in run]).unique(sorted=True)
-        decoded = reader.get_frames(wanted.tolist(), short_side=short_side, layout="TCHW")
-        for i in run:
-            frames[i] = decoded[torch.searchsorted(wanted, clips[i])]
-    return frames
-
-
-def group_nearby(clips: Sequence[torch.Tensor]) -> list[list[int]]:
-    """Clip numbers grouped into runs whose frame ranges overlap or lie less than a clip apart.
-
-    ``clips``: frame indices per clip, clips in order of their first frame.
-    """
-    runs: list[list[int]] = []
-    end = None
-    for i, clip in enumerate(clips):
-        first, last = int(clip.min()), int(clip.max())
-        if end is None or first - end > last - first + 1:
-            runs.append([])
-        runs[-1].append(i)
-        end = last if end is None else max(end, last)
-    return runs

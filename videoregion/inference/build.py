@@ -18,7 +18,7 @@ from fvcore.common.config import CfgNode
 
 from videoregion.config import ConfigError, get_cfg, merge_opts
 from videoregion.data.annotations import AnnotationError, read_class_names
-from videoregion.data.build import build_clip_frames, build_sampler, build_transform
+from videoregion.data.build import build_clip_frames, build_clip_reader
 from videoregion.engine.build import make_precision
 from videoregion.engine.checkpoint import BEST_NAME, CheckpointError, CheckpointManager, load_checkpoint
 
@@ -126,8 +126,7 @@ def build_predictor(cfg: CfgNode, checkpoint: str, *, state: dict | None = None)
     return Predictor(
         model,
         class_names_for(cfg, checkpoint, state, model.num_classes),
-        sampler=build_sampler(cfg),
-        transform=build_transform(cfg, "test"),
+        clips=build_clip_reader(cfg, "test"),
         clip_frames=build_clip_frames(cfg),
         mean=cfg.DATA.MEAN,
         std=cfg.DATA.STD,
@@ -139,7 +138,4 @@ def build_predictor(cfg: CfgNode, checkpoint: str, *, state: dict | None = None)
         batch_size=cfg.DEMO.BATCH_SIZE,
         device=device,
         precision=make_precision(cfg, device),
-        backend=cfg.DATA.DECODING_BACKEND,
-        decode_threads=cfg.DATA.DECODING_THREADS,
-        decode_timeout=cfg.DATA.DECODE_TIMEOUT,
     )

@@ -5,9 +5,10 @@
     prediction.video_topk          # [Label("move_right", 7, 0.81), ...]
     prediction.window_topk[3]      # the same for window 3 (prediction.windows[3].start, .end)
 
-The data pipeline does the work: its reader decodes (scaled to the test size as it decodes), its
-test sampler places the clips in each window (:mod:`.windows`), its test transform crops them
-and :func:`~videoregion.data.batch.normalize` normalises them on the device. A window's clips and
+The data pipeline's clip reader (:class:`~videoregion.data.clips.ClipReader`, the test dataset's)
+does the work: it decodes (scaled to the test size as it decodes), its test sampler places the
+clips in each window (:mod:`.windows`), its test transform crops them, and
+:func:`~videoregion.data.batch.normalize` normalises them on the device. A window's clips and
 crops are combined like a test video's views (:func:`~videoregion.engine.metrics.aggregate_views`,
 DATA.ENSEMBLE_METHOD), and so are the windows for the whole video. Scores are softmax
 probabilities: the mean over views ("sum") or their maximum ("max").
@@ -24,15 +25,13 @@ from torch import nn
 from tqdm import tqdm
 
 from videoregion.data.batch import normalize
-from videoregion.data.dataset import read_clips
-from videoregion.data.readers import VideoReader, open_video, run_with_timeout
-from videoregion.data.sampling import FrameSampler
-from videoregion.data.transforms import TestTransform
+from videoregion.data.clips import ClipReader
+from videoregion.data.readers import VideoReader
 from videoregion.engine.metrics import aggregate_views
 from videoregion.engine.trainer import Precision
+from videoregion.errors import ConfigError
 
 from .windows import Window, sliding_windows, window_clip_indices
-from videoregion.errors import ConfigError
 
 __all__ = ["Label", "Prediction", "Predictor", "topk_labels"]
 
@@ -108,6 +107,7 @@ class Prediction:
 class Predictor:
     """A model and the data pipeline's test-time path, applied to whole videos window by window.
 
+    ``clips``: the test clip reader (sampler, test transform, decoder and time budget).
     ``clip_frames(fps)``: video frames one clip spans (the default window); ``window_seconds`` or
     ``stride_seconds`` 0 take one clip's span and half a window. ``batch_size``: clips per forward.
     """
@@ -117,8 +117,7 @@ class Predictor:
         model: nn.Module,
         class_names: Sequence[str],
         *,
-        sampler: FrameSampler,
-        transform: TestTransform,
+        clips: ClipReader,
         clip_frames: Callable[[float], float],
         mean: Sequence[float],
         std: Sequence[float],
@@ -130,9 +129,6 @@ class Predictor:
         batch_size: int = 8,
         device: torch.device | str = "cpu",
         precision: Precision | None = None,
-        backend: str = "decord",
-        decode_threads: int = 1,
-        decode_timeout: float = 0.0,
     ):
         if len(class_names) != model.num_classes:
             raise ConfigError(f"{len(class_names)} class names for a model of {model.num_classes} classes")
@@ -143,8 +139,7 @@ class Predictor:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.class_names = list(class_names)
-        self.sampler = sampler
-        self.transform = transform
+        self.clips = clips
         self.clip_frames = clip_frames
         self.mean, self.std = list(mean), list(std)
         self.window_seconds = window_seconds
@@ -154,20 +149,17 @@ class Predictor:
         self.topk = topk
         self.batch_size = batch_size
         self.precision = precision or Precision(self.device.type, None)
-        self.backend = backend
-        self.decode_threads = decode_threads
-        self.decode_timeout = decode_timeout
 
     @property
     def views_per_window(self) -> int:
-        return self.clips_per_window * self.transform.num_crops
+        return self.clips_per_window * self.clips.num_crops
 
     def open(self, path: str, short_side: int | None) -> VideoReader:
         """``path`` opened by the configured decoder for frames of ``short_side`` (None: native size).
 
         A :class:`~videoregion.data.readers.VideoError` when it cannot be read.
         """
-        return open_video(path, backend=self.backend, threads=self.decode_threads, short_side=short_side)
+        return self.clips.decode.open(path, short_side)
 
     def windows_of(self, num_frames: int, fps: float) -> list[Window]:
         window = self.window_seconds or self.clip_frames(fps) / fps
@@ -176,7 +168,7 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, path: str, progress: bool = False) -> Prediction:
         """Scores of every window of the video at ``path`` and of the whole video."""
-        reader = self.open(path, self.transform.decode_size())
+        reader = self.clips.open(path)
         windows = self.windows_of(reader.num_frames, reader.fps)
         per_batch = max(1, self.batch_size // self.views_per_window)
         scores = []
@@ -194,10 +186,8 @@ class Predictor:
 
     def score_windows(self, reader: VideoReader, windows: Sequence[Window]) -> torch.Tensor:
         """Softmax scores (len(windows), K), each window's clips and crops combined."""
-        clips = [clip for w in windows for clip in window_clip_indices(w, self.sampler, self.clips_per_window)]
-        short_side = self.transform.decode_size()
-        frames = run_with_timeout(lambda: read_clips(reader, clips, short_side), self.decode_timeout, reader.path)
-        views = [self.transform(f, None, crop) for f in frames for crop in range(self.transform.num_crops)]
+        clips = torch.cat([window_clip_indices(w, self.clips.sampler, self.clips_per_window) for w in windows])
+        views = [view for frames in self.clips.read(reader, clips) for view in self.clips.views(frames)]
         x = normalize(torch.stack(views).to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, T, H, W)
         with self.precision.autocast():
             logits = self.model(x)

@@ -4,9 +4,9 @@
     indices = window_clip_indices(windows[3], sampler, num_clips=1)  # (1, T) frame indices
 
 A window is a stretch of the video treated as a short video of its own: the data pipeline's
-test-time sampler (:mod:`videoregion.data.sampling`) places ``num_clips`` clips in it exactly as
-it places TEST.NUM_ENSEMBLE_VIEWS clips in a test video, so a window shorter than one clip repeats
-frames the way a short test video does.
+test-time sampler places ``num_clips`` clips in it exactly as it places TEST.NUM_ENSEMBLE_VIEWS
+clips in a test video (:func:`videoregion.data.clips.sample_test_clips`), so a window shorter
+than one clip repeats frames the way a short test video does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from videoregion.data.clips import sample_test_clips
 from videoregion.data.sampling import FrameSampler
 from videoregion.errors import ConfigError
 
@@ -73,5 +74,4 @@ def window_clip_indices(window: Window, sampler: FrameSampler, num_clips: int = 
 
     Clip ``k`` is the sampler's test view ``k`` of ``num_clips`` over the window's frames.
     """
-    clips = [sampler(window.length, window.fps, view, num_clips, None) for view in range(num_clips)]
-    return torch.stack(clips) + window.first
+    return sample_test_clips(sampler, window.length, window.fps, num_clips) + window.first
