@@ -18,7 +18,7 @@ import torch
 from videoregion.config import load_config
 from videoregion.data.annotations import VideoRecord
 from videoregion.data.batch import normalize
-from videoregion.data.build import build_sampler, build_transform
+from videoregion.data.build import build_clip_reader, build_sampler
 from videoregion.data.dataset import VideoDataset
 from videoregion.engine import build
 from videoregion.engine.checkpoint import CheckpointError, CheckpointManager
@@ -142,8 +142,7 @@ def test_a_short_video_is_scored_exactly_like_one_test_view(trained, predictor, 
     prediction = predictor.predict(path)
     assert len(prediction.windows) == 1 and prediction.windows[0].length == 5
     cfg = trained["config"]
-    dataset = VideoDataset([VideoRecord(path, 0)], CLASSES, sampler=build_sampler(cfg),
-                           transform=build_transform(cfg, "test"), train=False, backend=cfg.DATA.DECODING_BACKEND)
+    dataset = VideoDataset([VideoRecord(path, 0)], CLASSES, clips=build_clip_reader(cfg, "test"), train=False)
     clip = dataset[0]["clip"]  # (C, T, H, W) uint8
     with torch.no_grad():
         expected = predictor.model(normalize(clip[None], cfg.DATA.MEAN, cfg.DATA.STD)).softmax(-1)[0]

@@ -1,6 +1,7 @@
 """Video data: annotation files -> records -> decode -> sample indices -> frames -> transform -> batch.
 
-One module per arrow: :mod:`.annotations` (records), :mod:`.readers` (decode), :mod:`.sampling`
+One module per arrow: :mod:`.annotations` (files -> records; :mod:`.layouts` has one registered
+entry per dataset layout: its reader, sampling, flip rule and writer), :mod:`.readers` (decode), :mod:`.sampling`
 (frame indices), :mod:`.transforms` (frames -> clip), :mod:`.clips` (those three as one clip reader,
 the path from a video file to views that the dataset and the demo share), :mod:`.dataset` (items,
 decode failures), :mod:`.loader` (batches, skip report), :mod:`.batch` (device-side normalisation
@@ -8,11 +9,12 @@ and mixup).
 :mod:`.build` turns the config into all of these.
 """
 
-from .annotations import AnnotationError, VideoRecord, load_annotations
+from .annotations import AnnotationError, VideoRecord
 from .batch import BatchTransform, Mixup
 from .build import build_batch_transform, build_clip_reader, build_dataset, build_loader, build_transform, set_epoch
 from .clips import ClipReader, DecodeSettings
 from .dataset import VideoDataset
+from .layouts import load_annotations
 from .loader import DataError, SkipReport, VideoLoader
 from .readers import VideoError, open_video
 

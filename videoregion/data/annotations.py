@@ -328,7 +328,3 @@ def write_ssv2_json(data_dir: str, classes: Sequence[AnnotatedClass],
                             "template": template, "placeholders": [video.thing]})
         _write_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), entries)
 
-
-# The registry of layouts (.layouts) imports the readers and writers above; load_annotations, its
-# lookup, is importable from here too for the callers that read annotations by layout name.
-from .layouts import load_annotations  # noqa: E402  (after the names .layouts imports)

@@ -22,16 +22,17 @@ import torchvision.transforms.v2 as T
 from fvcore.common.config import CfgNode
 from torch.utils.data import DistributedSampler
 
-from .annotations import SPLITS, load_annotations
+from videoregion.errors import ConfigError
+
+from .annotations import SPLITS
 from .batch import BatchTransform, Mixup
 from .clips import ClipReader, DecodeSettings
 from .dataset import VideoDataset
-from .layouts import SamplingSettings, get_layout
+from .layouts import SamplingSettings, get_layout, load_annotations
 from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
 from .readers import READERS
 from .sampling import FrameSampler
 from .transforms import TestTransform, TrainTransform
-from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

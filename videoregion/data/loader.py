@@ -57,7 +57,7 @@ class WorkerContiguousOrder(Sampler):
     The DataLoader hands batch ``p`` to worker ``p % num_workers``. Cut into batches, the
     indices are dealt so that worker ``w`` receives the ``w``-th contiguous share: the views of a
     test video then stay in one worker, which decodes the video once
-    (:meth:`~.dataset.VideoDataset.decode_test_clips`) instead of once per worker. Only the order
+    (:meth:`~.clips.ClipReader.test_clips`) instead of once per worker. Only the order
     changes (results are keyed by video and view index); the last, partial batch stays last.
     """
 

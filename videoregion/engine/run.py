@@ -17,6 +17,8 @@ from fvcore.common.config import CfgNode
 from torch import nn
 
 from . import build
+from videoregion.synthetic.build import ensure_dataset
+
 from .checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from .distributed import barrier, get_world_size, is_main_process, unwrap_model
 from .evaluator import evaluate, save_test_outputs
@@ -212,51 +214,6 @@ def test_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter, state: TrainStat
     return metrics
 
 
-def _check_synthetic(cfg: CfgNode, folder: str) -> None:
-    """Refuse a generated dataset that the SYNTHETIC keys (or this generator version) would not write."""
-    from videoregion.data.synthetic import mismatches
-
-    found = mismatches(
-        folder, format=cfg.DATA.DATASET, seed=cfg.SYNTHETIC.SEED, videos_per_class=cfg.SYNTHETIC.VIDEOS_PER_CLASS,
-        size=cfg.SYNTHETIC.SIZE, num_frames=cfg.SYNTHETIC.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES,
-    )
-    if found:
-        raise ConfigError(
-            f"DATA.PATH_TO_DATA_DIR {folder!r} holds a dataset that SYNTHETIC.GENERATE would not write now ("
-            + "; ".join(found) + "). Delete the folder to have it generated again, or set "
-            "SYNTHETIC.GENERATE False to train on it as it is."
-        )
-
-
-def ensure_dataset(cfg: CfgNode, ctx: RunContext) -> None:
-    """Stop with directions when DATA.PATH_TO_DATA_DIR is missing, or generate it (SYNTHETIC.GENERATE)."""
-    folder = cfg.DATA.PATH_TO_DATA_DIR
-    if folder and os.path.isdir(folder):
-        if cfg.SYNTHETIC.GENERATE:
-            _check_synthetic(cfg, folder)
-        return
-    if not cfg.SYNTHETIC.GENERATE:
-        raise ConfigError(
-            f"DATA.PATH_TO_DATA_DIR {folder!r} does not exist. Prepare the dataset as README.md "
-            "('Datasets') describes and point DATA.PATH_TO_DATA_DIR and DATA.PATH_PREFIX at it, or use "
-            "configs/synthetic_regionvit.yaml, which generates its own data."
-        )
-    if ctx.main:
-        from videoregion.data.synthetic import generate_dataset
-
-        logger.info("generating the synthetic dataset in %s (SYNTHETIC.GENERATE)", folder)
-        start = time.perf_counter()
-        tmp = folder.rstrip("/") + ".partial"
-        summary = generate_dataset(
-            tmp, cfg.DATA.DATASET, cfg.SYNTHETIC.SEED, cfg.SYNTHETIC.VIDEOS_PER_CLASS, size=cfg.SYNTHETIC.SIZE,
-            num_frames=cfg.SYNTHETIC.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES, progress=True,
-            workers=min(os.cpu_count() or 1, 8),
-        )
-        os.replace(tmp, folder)  # an interrupted generation leaves no half dataset behind
-        logger.info("synthetic dataset: %s videos in %.1f s", summary["num_videos"], time.perf_counter() - start)
-    barrier()
-
-
 def run(local_rank: int, cfg: CfgNode) -> None:
     """Everything one process does: logging, seeding, training if enabled, testing if enabled."""
     ctx = _context(cfg, local_rank)
@@ -265,7 +222,8 @@ def run(local_rank: int, cfg: CfgNode) -> None:
         # processes of one machine share its cores
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     seed_everything(cfg.RNG_SEED)
-    ensure_dataset(cfg, ctx)
+    ensure_dataset(cfg, main_process=ctx.main)  # generates the synthetic dataset when configured
+    barrier()
     stats = StatsWriter(cfg.OUTPUT_DIR, enabled=ctx.main)
     try:
         state = train_net(cfg, ctx, stats) if cfg.TRAIN.ENABLE else None
