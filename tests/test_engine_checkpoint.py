@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from videoregion.engine import checkpoint as ckpt
-from videoregion.engine.checkpoint import CheckpointError, CheckpointManager, atomic_save, load_checkpoint
+from videoregion.engine.checkpoint import CheckpointError, CheckpointManager, atomic_save
+from videoregion.models.weights import load_checkpoint
 
 from .engine_testing import TinyVideoNet
 

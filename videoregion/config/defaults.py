@@ -1,7 +1,9 @@
 """Default configuration: every key a run can set, with one comment each.
 
 YAML files under configs/ are short diffs against these defaults; they may inherit from one
-another with ``_BASE_``. Modules never read this: ``build.py`` files turn it into arguments.
+another with ``_BASE_``. Modules never read this: the build functions turn it into arguments and
+objects (the ``build.py`` files and ``engine.precision.make_precision``); ``engine.run`` reads only what
+decides what runs (TRAIN.ENABLE, TEST.ENABLE) and where (OUTPUT_DIR, RNG_SEED).
 """
 
 from fvcore.common.config import CfgNode
