@@ -152,7 +152,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (truncated, corrupt or not a safe pickle: torch raises many kinds)
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        reason = (str(e).splitlines() or [""])[0]  # an empty file raises an error with an empty message
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {reason})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(obj).__name__}")
     return obj
