@@ -208,18 +208,45 @@ def test_annotation_is_drawn_on_the_frames(predictor, tmp_path):
 
 
 def test_which_checkpoint_without_one_named(tmp_path):
+    """The policy of a test-only run: best if validated, else the newest readable epoch, else an error."""
     cfg = load_config([], ["OUTPUT_DIR", str(tmp_path)], freeze=False)
     with pytest.raises(CheckpointError, match="train the model first"):
         find_checkpoint(cfg)
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     for epoch in (2, 3):
-        (folder / f"checkpoint_epoch_{epoch:05d}.pyth").write_bytes(b"")
-    assert find_checkpoint(cfg) == str(folder / "checkpoint_epoch_00003.pyth")  # no best: the newest
-    (folder / "checkpoint_best.pyth").write_bytes(b"")
-    assert find_checkpoint(cfg) == str(folder / "checkpoint_best.pyth")
-    cfg.DEMO.CHECKPOINT_FILE_PATH = "mine.pyth"
-    assert find_checkpoint(cfg) == "mine.pyth"
+        torch.save({"epoch": epoch}, folder / f"checkpoint_epoch_{epoch:05d}.pyth")
+    (folder / "checkpoint_epoch_00004.pyth").write_bytes(b"")  # unreadable: skipped
+    path, state = find_checkpoint(cfg)
+    assert (path, state["epoch"]) == (str(folder / "checkpoint_epoch_00003.pyth"), 3)  # no best: the newest readable
+    torch.save({"epoch": 2}, folder / "checkpoint_best.pyth")
+    assert find_checkpoint(cfg)[0] == str(folder / "checkpoint_best.pyth")
+    torch.save({"epoch": 9}, tmp_path / "mine.pyth")
+    cfg.DEMO.CHECKPOINT_FILE_PATH = str(tmp_path / "mine.pyth")
+    assert find_checkpoint(cfg)[1]["epoch"] == 9
+    assert find_checkpoint(cfg, explicit=str(folder / "checkpoint_epoch_00002.pyth"))[1]["epoch"] == 2
+
+
+@pytest.mark.parametrize("use_ema", [False, True])
+def test_a_checkpoint_of_another_shape_is_a_checkpoint_error(trained, tmp_path, use_ema):
+    """A head of another class count is refused, not re-initialised, from the model or the EMA weights."""
+    state = torch.load(trained["checkpoint"], weights_only=True)
+    if use_ema:
+        state["ema"] = state["model"]
+    torch.save(state, tmp_path / "three.pyth")
+    cfg = load_config([trained["cfg"]], ["MODEL.NUM_CLASSES", "5", "TEST.USE_EMA", str(use_ema)])
+    with pytest.raises(CheckpointError, match=r"three\.pyth does not fit RegionViT: wrong shape: head\.bias"):
+        build_predictor(cfg, str(tmp_path / "three.pyth"))
+
+
+def test_importing_inference_imports_no_training_code():
+    code = ("import sys, videoregion.inference; "
+            "print(sorted(m for m in sys.modules if m.startswith('videoregion.engine')))")
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": ROOT},
+                            capture_output=True, text=True, timeout=120, check=True)
+    loaded = result.stdout
+    for training in ("trainer", "optimizer", "scheduler", "ema", "build", "run", "evaluator"):
+        assert f"videoregion.engine.{training}'" not in loaded, loaded
 
 
 # ----------------------------------------------------------------------------- tools/demo.py
@@ -295,9 +322,9 @@ def test_bad_input_is_one_line_and_an_exit_code(trained, tmp_path, case):
         video, expected = _no_frames(tmp_path / "empty.mp4"), "empty.mp4: no (frames|video stream)"
     elif case == "unreadable checkpoint":
         (tmp_path / "broken.pyth").write_bytes(b"\x80\x04garbage" * 10)
-        checkpoint, expected = str(tmp_path / "broken.pyth"), "broken.pyth: cannot read checkpoint"
+        checkpoint, expected = str(tmp_path / "broken.pyth"), "broken.pyth: not a readable checkpoint"
     elif case == "missing checkpoint":
-        checkpoint, expected = str(tmp_path / "gone.pyth"), "gone.pyth: checkpoint not found"
+        checkpoint, expected = str(tmp_path / "gone.pyth"), "gone.pyth: checkpoint file not found"
     elif case == "labels do not match":
         (tmp_path / "labels.txt").write_text("a\nb\n")
         args, expected = ["--labels", str(tmp_path / "labels.txt")], "labels.txt: names 2 classes but .* has 3"

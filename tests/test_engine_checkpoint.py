@@ -1,3 +1,4 @@
+import argparse
 import os
 import random
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 
 from videoregion.engine import checkpoint as ckpt
-from videoregion.engine.checkpoint import CheckpointError, CheckpointManager, atomic_save, load_checkpoint
+from videoregion.engine.checkpoint import CheckpointError, CheckpointManager, atomic_save
+from videoregion.models.weights import load_checkpoint
 
 from .engine_testing import TinyVideoNet
 
@@ -94,3 +96,36 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     with pytest.raises(CheckpointError, match="head.weight"):
         manager.save(state_of(model, 1), epoch=1)
     assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_to_evaluate_best_else_newest_readable_else_fallback_else_error(tmp_path):
+    folder = str(tmp_path / "checkpoints")
+    with pytest.raises(CheckpointError, match="no checkpoint in .*checkpoints: train it"):
+        ckpt.checkpoint_to_evaluate(folder, remedy="train it")
+    atomic_save({"epoch": 0}, str(tmp_path / "pretrained.pyth"))
+    fallback = str(tmp_path / "pretrained.pyth")
+    assert ckpt.checkpoint_to_evaluate(folder, fallback=fallback, remedy="-")[0] == fallback
+    manager = CheckpointManager(folder, keep_last=5)
+    model = TinyVideoNet()
+    manager.save(state_of(model, 1), epoch=1)
+    manager.save(state_of(model, 2), epoch=2)
+    with open(manager.epoch_path(3), "wb") as f:  # the newest does not load: skipped
+        f.write(b"truncated")
+    path, state = ckpt.checkpoint_to_evaluate(folder, fallback=fallback, remedy="-")
+    assert (path, state["epoch"]) == (manager.epoch_path(2), 2)
+    manager.save(state_of(model, 4), epoch=4, is_best=False)
+    manager.save(state_of(model, 5), epoch=5, is_best=True)
+    manager.save(state_of(model, 6), epoch=6)
+    path, state = ckpt.checkpoint_to_evaluate(folder, remedy="-")  # a run that validated: its best
+    assert (path, state["epoch"]) == (manager.best_path, 5)
+    path, state = ckpt.checkpoint_to_evaluate(folder, explicit=manager.epoch_path(4), remedy="-")
+    assert (path, state["epoch"]) == (manager.epoch_path(4), 4)
+    with pytest.raises(CheckpointError, match="gone.pyth: checkpoint file not found"):
+        ckpt.checkpoint_to_evaluate(folder, explicit=str(tmp_path / "gone.pyth"), remedy="-")
+
+
+def test_a_checkpoint_may_hold_argparse_namespace(tmp_path):
+    """Training scripts of the DeiT lineage store their arguments as an argparse.Namespace."""
+    path = str(tmp_path / "deit.pth")
+    torch.save({"model": TinyVideoNet().state_dict(), "args": argparse.Namespace(lr=1e-3)}, path)
+    assert load_checkpoint(path)["args"].lr == 1e-3

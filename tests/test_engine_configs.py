@@ -6,6 +6,7 @@ import torch
 
 from videoregion.config import load_config
 from videoregion.engine import build
+from videoregion.engine.precision import make_precision
 
 from .engine_testing import TinyVideoNet
 
@@ -25,7 +26,7 @@ def test_config_loads_and_builds_engine_pieces(path):
     scheduler = build.make_scheduler(cfg, optimizer, iters_per_epoch=10)
     assert scheduler.total_steps == 10 * cfg.SOLVER.MAX_EPOCH
     assert build.scaled_lr(cfg) > 0
-    assert build.make_precision(cfg, torch.device("cpu")).dtype is None  # CPU runs fp32 by default
+    assert make_precision(cfg, torch.device("cpu")).dtype is None  # CPU runs fp32 by default
 
 
 def test_lr_scaling_rule():
@@ -39,10 +40,10 @@ def test_lr_scaling_rule():
 def test_precision_choices():
     cpu = torch.device("cpu")
     cfg = load_config([], ["TRAIN.MIXED_PRECISION", "bf16", "TRAIN.CPU_AUTOCAST", "True"])
-    assert build.make_precision(cfg, cpu).dtype == torch.bfloat16
+    assert make_precision(cfg, cpu).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="MIXED_PRECISION"):
-        build.make_precision(load_config([], ["TRAIN.MIXED_PRECISION", "fp8"]), cpu)
-    fp16 = build.make_precision(load_config([], ["TRAIN.MIXED_PRECISION", "fp16"]), torch.device("cuda", 0))
+        make_precision(load_config([], ["TRAIN.MIXED_PRECISION", "fp8"]), cpu)
+    fp16 = make_precision(load_config([], ["TRAIN.MIXED_PRECISION", "fp16"]), torch.device("cuda", 0))
     assert fp16.dtype == torch.float16 and fp16.needs_scaler
 
 

@@ -5,7 +5,8 @@ import torch
 
 from videoregion.engine.optimizer import build_optimizer, param_groups
 from videoregion.engine.scheduler import WarmupCosineSchedule, warmup_cosine_lr
-from videoregion.engine.trainer import Precision, TrainState, classification_loss, train_one_epoch
+from videoregion.engine.precision import Precision
+from videoregion.engine.trainer import TrainState, classification_loss, train_one_epoch
 
 from .engine_testing import TinyVideoNet, batch_transform, make_batches
 

@@ -6,7 +6,8 @@
     python tools/demo.py video.mkv --output out/video.webm --window-seconds 2 --stride-seconds 1
 
 Without --checkpoint it takes the best checkpoint of the main job (the OUTPUT_DIR of --cfg,
-configs/synthetic_regionvit.yaml by default) and the class names saved in it. Without --cfg the
+configs/synthetic_regionvit.yaml by default; its newest epoch checkpoint when the run never
+validated) and the class names saved in it. Without --cfg the
 model is built from the config saved in the checkpoint. Config overrides go after --opts.
 """
 
@@ -20,7 +21,6 @@ import sys
 
 from videoregion.config import load_config
 from videoregion.data.readers import open_video
-from videoregion.engine.checkpoint import load_checkpoint
 from videoregion.errors import ConfigError, VideoRegionError
 from videoregion.inference import (
     ENCODERS,
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="config YAML (repeat to merge); default: the checkpoint's own config, and "
                              "configs/synthetic_regionvit.yaml to find the checkpoint")
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: DEMO.CHECKPOINT_FILE_PATH, "
-                        "else OUTPUT_DIR/checkpoints/checkpoint_best.pyth)")
+                        "else OUTPUT_DIR/checkpoints/checkpoint_best.pyth, else the newest epoch checkpoint there)")
     parser.add_argument("--labels", metavar="FILE", help="class names, one per line or json {name: index} "
                         "(default: the names saved in the checkpoint)")
     parser.add_argument("--topk", type=int, metavar="K", help="classes listed per window and for the video (DEMO.TOPK)")
@@ -79,8 +79,7 @@ def apply_flags(cfg, args: argparse.Namespace) -> None:
 def resolve(args: argparse.Namespace):
     """(config, checkpoint path, checkpoint state): --cfg wins; else the checkpoint's saved config."""
     locating = load_config(args.cfg_files or [DEFAULT_CFG], args.opts, freeze=False)
-    checkpoint = args.checkpoint or find_checkpoint(locating)
-    state = load_checkpoint(checkpoint)
+    checkpoint, state = find_checkpoint(locating, explicit=args.checkpoint or "")
     cfg = locating if args.cfg_files else (checkpoint_config(state, checkpoint, args.opts) or locating)
     apply_flags(cfg, args)
     cfg.freeze()

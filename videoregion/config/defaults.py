@@ -1,7 +1,9 @@
 """Default configuration: every key a run can set, with one comment each.
 
 YAML files under configs/ are short diffs against these defaults; they may inherit from one
-another with ``_BASE_``. Modules never read this: ``build.py`` files turn it into arguments.
+another with ``_BASE_``. Modules never read this: the build functions turn it into arguments and
+objects (the ``build.py`` files and ``engine.precision.make_precision``); ``engine.run`` reads only what
+decides what runs (TRAIN.ENABLE, TEST.ENABLE) and where (OUTPUT_DIR, RNG_SEED).
 """
 
 from fvcore.common.config import CfgNode
@@ -65,7 +67,7 @@ _C.DATA.TRAIN_CROP_MODE = "scale_crop"
 _C.DATA.TRAIN_RRC_SCALE = [0.08, 1.0]
 # Aspect-ratio range (width / height) of the random-resized crop.
 _C.DATA.TRAIN_RRC_RATIO = [0.75, 1.3333]
-# Random horizontal flip in training (turn off for SSv2, whose labels say left and right).
+# Random horizontal flip in training; ignored, with a warning, for layouts that forbid it (ssv2: its labels say left and right).
 _C.DATA.RANDOM_FLIP = True
 # Seconds a decoder may take for one clip before the video counts as unreadable (0: no limit).
 _C.DATA.DECODE_TIMEOUT = 30.0
@@ -170,7 +172,8 @@ _C.TEST.BATCH_SIZE = 64
 _C.TEST.NUM_ENSEMBLE_VIEWS = 10
 # Spatial crops per clip at test time (1 centre or 3 along the long side).
 _C.TEST.NUM_SPATIAL_CROPS = 3
-# Weights to test when TRAIN.ENABLE is False; "" takes OUTPUT_DIR's newest checkpoint, then TRAIN.CHECKPOINT_FILE_PATH.
+# Weights to test when TRAIN.ENABLE is False; "" takes OUTPUT_DIR's best checkpoint, else its newest readable one,
+# else TRAIN.CHECKPOINT_FILE_PATH.
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # Test the EMA weights (when the checkpoint or the run has them) instead of the raw ones.
 _C.TEST.USE_EMA = False

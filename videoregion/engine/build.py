@@ -1,4 +1,9 @@
-"""Config -> engine pieces. The one place that reads cfg.SOLVER / cfg.TRAIN / cfg.TEST for them.
+"""Config -> engine pieces: the engine's one reader of cfg.SOLVER, cfg.TRAIN and cfg.TEST.
+
+``run.py`` reads only TRAIN.ENABLE and TEST.ENABLE (what runs), OUTPUT_DIR and RNG_SEED; every other
+key the training and test loops depend on is turned into an object here. Model construction is
+``videoregion.models.build``, the data pipeline ``videoregion.data.build``, the synthetic dataset
+``videoregion.synthetic.build``, autocast ``videoregion.engine.precision``.
 
 Learning-rate scaling rule: ``SOLVER.BASE_LR`` is the LR for a global batch of
 ``SOLVER.BASE_BATCH_SIZE`` clips per optimizer step. A run's global batch is ``TRAIN.BATCH_SIZE``
@@ -9,25 +14,50 @@ and cosine end are fractions of that scaled LR.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
+from typing import Callable
 
 import torch
 from fvcore.common.config import CfgNode
 from torch import nn
 
+from .checkpoint import CheckpointManager, checkpoint_to_evaluate
+from .distributed import get_world_size, unwrap_model, wrap_ddp
 from .ema import ModelEma
+from .evaluator import evaluate, save_test_outputs
 from .optimizer import build_optimizer, param_groups
+from .precision import Precision
 from .scheduler import WarmupCosineSchedule
-from .trainer import Precision
+from .trainer import LoopSettings, TrainState
 from videoregion.errors import ConfigError
+from videoregion.models import build_model, load_pretrained
+from videoregion.models.build import build_eval_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["make_ema", "make_optimizer", "make_precision", "make_scaler", "make_scheduler", "scaled_lr"]
+__all__ = [
+    "check_num_classes",
+    "make_checkpoint_manager",
+    "make_device",
+    "make_ema",
+    "make_evaluator",
+    "make_loop_settings",
+    "make_optimizer",
+    "make_scaler",
+    "make_scheduler",
+    "make_test_writer",
+    "make_train_model",
+    "model_to_test",
+    "resume_checkpoint",
+    "scaled_lr",
+    "test_checkpoint",
+    "wrap_for_training",
+]
 
 LR_SCALINGS = ("linear", "none")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def scaled_lr(cfg: CfgNode) -> float:
@@ -75,22 +105,6 @@ def make_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer, iters_per_epo
     )
 
 
-def make_precision(cfg: CfgNode, device: torch.device) -> Precision:
-    """Autocast dtype: TRAIN.MIXED_PRECISION on GPU; float32 on the CPU unless CPU_AUTOCAST with bf16."""
-    name = cfg.TRAIN.MIXED_PRECISION
-    if name not in PRECISIONS:
-        raise ConfigError(f"TRAIN.MIXED_PRECISION {name!r} is not one of {sorted(PRECISIONS)}")
-    if device.type == "cuda":
-        dtype = PRECISIONS[name]
-        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-            logger.warning("this GPU has no bf16; using fp16 with a gradient scaler")
-            dtype = torch.float16
-        return Precision("cuda", dtype)
-    if cfg.TRAIN.CPU_AUTOCAST and name == "bf16":
-        return Precision("cpu", torch.bfloat16)
-    return Precision(device.type, None)
-
-
 def make_scaler(precision: Precision) -> torch.amp.GradScaler | None:
     """A gradient scaler for fp16 (bf16 and fp32 need none)."""
     return torch.amp.GradScaler(precision.device_type) if precision.needs_scaler else None
@@ -98,3 +112,91 @@ def make_scaler(precision: Precision) -> torch.amp.GradScaler | None:
 
 def make_ema(cfg: CfgNode, model: nn.Module) -> ModelEma | None:
     return ModelEma(model, decay=cfg.SOLVER.EMA_DECAY) if cfg.SOLVER.EMA_ENABLE else None
+
+
+def make_device(cfg: CfgNode, local_rank: int) -> torch.device:
+    """This process's device: GPU ``local_rank`` (made current) when NUM_GPUS > 0, else the CPU."""
+    if cfg.NUM_GPUS > 0:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        return device
+    return torch.device("cpu")
+
+
+def check_num_classes(cfg: CfgNode, dataset, split: str) -> None:
+    """A ConfigError when the ``split`` dataset's class count is not MODEL.NUM_CLASSES."""
+    if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
+        raise ConfigError(
+            f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the {split} split of "
+            f"{cfg.DATA.PATH_TO_DATA_DIR} has {dataset.num_classes} classes; set MODEL.NUM_CLASSES {dataset.num_classes}"
+        )
+
+
+def make_loop_settings(cfg: CfgNode) -> LoopSettings:
+    """SOLVER.MAX_EPOCH / ACCUM_ITERS / CLIP_GRAD_NORM, LOG_PERIOD, TRAIN.EVAL_PERIOD / CHECKPOINT_PERIOD."""
+    return LoopSettings(
+        max_epoch=cfg.SOLVER.MAX_EPOCH,
+        accum_iters=cfg.SOLVER.ACCUM_ITERS,
+        clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
+        log_period=cfg.LOG_PERIOD,
+        eval_period=cfg.TRAIN.EVAL_PERIOD,
+        checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
+    )
+
+
+def make_checkpoint_manager(cfg: CfgNode) -> CheckpointManager:
+    """The run's checkpoints: OUTPUT_DIR/checkpoints, keeping TRAIN.CHECKPOINT_KEEP epoch files."""
+    return CheckpointManager(os.path.join(cfg.OUTPUT_DIR, "checkpoints"), keep_last=cfg.TRAIN.CHECKPOINT_KEEP)
+
+
+def resume_checkpoint(cfg: CfgNode, manager: CheckpointManager) -> tuple[str, dict] | None:
+    """(path, state) of the newest readable checkpoint to resume from with TRAIN.AUTO_RESUME, else None."""
+    return manager.latest_readable() if cfg.TRAIN.AUTO_RESUME else None
+
+
+def make_train_model(cfg: CfgNode, *, resuming: bool) -> nn.Module:
+    """A fresh model, initialised from TRAIN.CHECKPOINT_FILE_PATH unless the run resumes."""
+    model = build_model(cfg)
+    if not resuming and cfg.TRAIN.CHECKPOINT_FILE_PATH:
+        load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
+        logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
+    return model
+
+
+def wrap_for_training(cfg: CfgNode, model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` compiled with MODEL.COMPILE, then in DistributedDataParallel when the run has several processes."""
+    if cfg.MODEL.COMPILE:
+        model = torch.compile(model)
+    return wrap_ddp(model, device) if get_world_size() > 1 else model
+
+
+def make_evaluator(cfg: CfgNode, device: torch.device, precision: Precision, *, progress: bool) -> Callable[..., tuple]:
+    """``evaluate`` with MODEL.NUM_CLASSES and DATA.ENSEMBLE_METHOD bound: ``(model, loader, transform, desc=)``."""
+    return functools.partial(evaluate, device=device, precision=precision, num_classes=cfg.MODEL.NUM_CLASSES,
+                             ensemble_method=cfg.DATA.ENSEMBLE_METHOD, progress=progress)
+
+
+def make_test_writer(cfg: CfgNode) -> Callable[..., None]:
+    """``save_test_outputs`` into OUTPUT_DIR (predictions also to TEST.SAVE_RESULTS_PATH): ``(results, metrics, class_names)``."""
+    return functools.partial(save_test_outputs, cfg.OUTPUT_DIR, results_path=cfg.TEST.SAVE_RESULTS_PATH)
+
+
+TRAIN_FIRST = "train first (TRAIN.ENABLE True with this config), or set TEST.CHECKPOINT_FILE_PATH"
+
+
+def test_checkpoint(cfg: CfgNode) -> tuple[str, dict]:
+    """(path, state) a test-only run evaluates: TEST.CHECKPOINT_FILE_PATH, else OUTPUT_DIR's best checkpoint,
+    else its newest readable one, else TRAIN.CHECKPOINT_FILE_PATH (see ``checkpoint_to_evaluate``)."""
+    return checkpoint_to_evaluate(os.path.join(cfg.OUTPUT_DIR, "checkpoints"), explicit=cfg.TEST.CHECKPOINT_FILE_PATH,
+                                  fallback=cfg.TRAIN.CHECKPOINT_FILE_PATH, remedy=TRAIN_FIRST)
+
+
+def model_to_test(cfg: CfgNode, state: TrainState | None) -> nn.Module:
+    """The model the test evaluates: the trained ``state``'s (its EMA with TEST.USE_EMA when it has one),
+    or, in a test-only run (``state`` None), :func:`test_checkpoint`'s through ``build_eval_model``."""
+    if state is None:
+        path, saved = test_checkpoint(cfg)
+        return build_eval_model(cfg, path, saved)
+    if cfg.TEST.USE_EMA and state.ema is not None:
+        return state.ema.module
+    return unwrap_model(state.model)

@@ -1,9 +1,11 @@
-"""Training checkpoints: atomic writes, the last N plus the best kept, resume from the newest readable.
+"""Training checkpoints: atomic writes, the last N plus the best kept, resume from the newest readable,
+and which checkpoint an evaluation takes (:func:`checkpoint_to_evaluate`).
 
-A checkpoint is a plain dict of tensors, numbers and strings (see ``docs`` in interfaces.md):
-"model", "optimizer", "scheduler", "scaler", "ema", "epoch", "cfg" (YAML), "rng", "class_names",
-"best_metric". It is read with ``torch.load(weights_only=True)``, so loading one never runs code.
-Adapting weights for a new run (pretrained, other head) is ``videoregion.models.load_pretrained``.
+A checkpoint is a plain dict of tensors, numbers and strings: "model", "optimizer", "scheduler",
+"scaler", "ema", "epoch", "cfg" (YAML), "rng", "class_names", "best_metric". It is read by
+``videoregion.models.weights.load_checkpoint`` (``weights_only=True``: loading one never runs code).
+Turning one into a model is ``videoregion.models.load_pretrained`` (initialise a run) or
+``videoregion.models.build.build_eval_model`` (evaluate it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from videoregion.errors import CheckpointError, ConfigError
+from videoregion.models.weights import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ __all__ = [
     "CheckpointManager",
     "atomic_save",
     "capture_rng_state",
-    "load_checkpoint",
+    "checkpoint_to_evaluate",
     "restore_rng_state",
 ]
 
@@ -68,19 +71,6 @@ def atomic_save(obj: Any, path: str) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
-
-
-def load_checkpoint(path: str) -> dict:
-    """A checkpoint file read on the CPU with ``weights_only=True``, or a CheckpointError naming it."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, corrupt or not a safe pickle
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: expected a dict, got {type(state).__name__}")
-    return state
 
 
 def _non_finite_tensors(state_dict: dict) -> list[str]:
@@ -195,3 +185,25 @@ class CheckpointManager:
             except CheckpointError as e:
                 logger.warning("skipping unreadable checkpoint: %s", e)
         return None
+
+
+def checkpoint_to_evaluate(folder: str, *, explicit: str = "", fallback: str = "", remedy: str) -> tuple[str, dict]:
+    """The checkpoint an evaluation (a test-only run, the demo) takes, and its loaded state.
+
+    In order: ``explicit`` when given (it must load); ``checkpoint_best.pyth`` of ``folder`` when it
+    exists (a run that validated); the newest readable epoch checkpoint of ``folder``; ``fallback``
+    when given. Else a CheckpointError "no checkpoint in ``folder``: ``remedy``". The chosen file is
+    read once, here.
+    """
+    if explicit:
+        return explicit, load_checkpoint(explicit)
+    manager = CheckpointManager(folder)
+    if os.path.isfile(manager.best_path):
+        return manager.best_path, load_checkpoint(manager.best_path)
+    newest = manager.latest_readable()
+    if newest is not None:
+        logger.info("no %s in %s: taking the newest epoch checkpoint", BEST_NAME, folder)
+        return newest
+    if fallback:
+        return fallback, load_checkpoint(fallback)
+    raise CheckpointError(f"no checkpoint in {folder}: {remedy}")

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
+
 from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ __all__ = [
     "launched_by_torchrun",
     "resolve_num_gpus",
     "unwrap_model",
+    "wrap_ddp",
 ]
 
 
@@ -186,6 +188,12 @@ def all_gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in DistributedDataParallel over the process group (on ``device``'s GPU, or the CPU)."""
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

@@ -11,8 +11,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from videoregion.data.batch import BatchTransform
+
 from .metrics import VideoResults, ViewCollector, classification_metrics, plot_confusion_matrix, write_confusion_csv
-from .trainer import BatchTransform, Precision
+from .precision import Precision
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,10 @@
 """A whole run from a config: train (with validation and checkpoints), then the multi-view test.
 
-``run(local_rank, cfg)`` is what every process executes (see ``distributed.launch``).
+``run(local_rank, cfg)`` is what every process executes (see ``distributed.launch``). This module
+orchestrates: the config becomes objects in the build modules (``engine.build``, ``data.build``,
+``models.build``, ``engine.precision``); here they are put together in order. A test-only run
+evaluates the checkpoint ``engine.checkpoint.checkpoint_to_evaluate`` picks (README: Training and
+evaluation).
 """
 
 from __future__ import annotations
@@ -10,21 +14,21 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from fvcore.common.config import CfgNode
-from torch import nn
 
-from . import build
+from videoregion.data import build_batch_transform, build_dataset, build_loader, set_epoch
+from videoregion.errors import ConfigError
 from videoregion.synthetic.build import ensure_dataset
 
-from .checkpoint import CheckpointError, CheckpointManager, load_checkpoint
+from . import build
 from .distributed import barrier, get_world_size, is_main_process, unwrap_model
-from .evaluator import evaluate, save_test_outputs
+from .precision import make_precision
 from .stats import StatsWriter, plot_curves, setup_logging
-from .trainer import LoopSettings, TrainState, fit
-from videoregion.errors import ConfigError
+from .trainer import TrainState, fit
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +43,6 @@ class RunContext:
     main: bool  # writes logs, stats and checkpoints
 
 
-def _context(cfg: CfgNode, local_rank: int) -> RunContext:
-    if cfg.NUM_GPUS > 0:
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    return RunContext(device=device, main=is_main_process())
-
-
 def seed_everything(seed: int) -> None:
     """The same seed on every process: models start identical (DDP checks), loaders seed their workers."""
     random.seed(seed)
@@ -55,46 +50,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def checkpoint_manager(cfg: CfgNode) -> CheckpointManager:
-    return CheckpointManager(os.path.join(cfg.OUTPUT_DIR, "checkpoints"), keep_last=cfg.TRAIN.CHECKPOINT_KEEP)
-
-
-def _check_classes(cfg: CfgNode, dataset, split: str) -> None:
-    if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
-        raise ConfigError(
-            f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the {split} split of "
-            f"{cfg.DATA.PATH_TO_DATA_DIR} has {dataset.num_classes} classes; set MODEL.NUM_CLASSES {dataset.num_classes}"
-        )
-
-
-def _wrap_ddp(model: nn.Module, ctx: RunContext) -> nn.Module:
-    if get_world_size() == 1:
-        return model
-    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-
-
 def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
     """Train for SOLVER.MAX_EPOCH epochs (resuming when a checkpoint is there); returns the final state."""
-    from videoregion.data import build_batch_transform, build_dataset, build_loader, set_epoch
-    from videoregion.models import build_model, load_pretrained
-
+    settings = build.make_loop_settings(cfg)
     train_set = build_dataset(cfg, "train")
-    _check_classes(cfg, train_set, "train")
+    build.check_num_classes(cfg, train_set, "train")
     train_loader = build_loader(cfg, "train", train_set)
     train_transform = build_batch_transform(cfg, "train")
-    val_set = build_dataset(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
-    val_loader = build_loader(cfg, "val", val_set) if val_set is not None else None
+    val_loader = build_loader(cfg, "val", build_dataset(cfg, "val")) if settings.eval_period > 0 else None
     val_transform = build_batch_transform(cfg, "val")
 
-    manager = checkpoint_manager(cfg)
-    resume = manager.latest_readable() if cfg.TRAIN.AUTO_RESUME else None
-    model = build_model(cfg)
-    if resume is None and cfg.TRAIN.CHECKPOINT_FILE_PATH:
-        load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
-        logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
+    manager = build.make_checkpoint_manager(cfg)
+    resume = build.resume_checkpoint(cfg, manager)
+    model = build.make_train_model(cfg, resuming=resume is not None)
     model.to(ctx.device)
-    precision = build.make_precision(cfg, ctx.device)
+    precision = make_precision(cfg, ctx.device)
     optimizer = build.make_optimizer(cfg, model)
     state = TrainState(
         model=model,
@@ -108,37 +78,30 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
         path, saved = resume
         state.load_state_dict(saved)
         logger.info("resumed from %s after epoch %d", path, state.epoch)
-    if cfg.MODEL.COMPILE:
-        model = torch.compile(model)
-    state.model = _wrap_ddp(model, ctx)
+    state.model = build.wrap_for_training(cfg, model, ctx.device)
 
-    settings = LoopSettings(
-        max_epoch=cfg.SOLVER.MAX_EPOCH, accum_iters=cfg.SOLVER.ACCUM_ITERS, clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
-        log_period=cfg.LOG_PERIOD, eval_period=cfg.TRAIN.EVAL_PERIOD if val_loader is not None else 0,
-        checkpoint_period=cfg.TRAIN.CHECKPOINT_PERIOD,
-    )
+    evaluator = build.make_evaluator(cfg, ctx.device, precision, progress=ctx.main)
     fit(
         state, train_loader, train_transform, device=ctx.device, precision=precision, settings=settings,
         manager=manager, stats=stats, main_process=ctx.main,
-        validate=lambda s: _validate(cfg, s, val_loader, val_transform, ctx, precision, stats),
+        validate=lambda s: _validate(s, evaluator, val_loader, val_transform, stats),
         set_epoch=lambda epoch: set_epoch(train_loader, epoch),
     )
-    if ctx.main and plot_curves(stats.path, os.path.join(cfg.OUTPUT_DIR, "curves.png")):
-        logger.info("saved loss and accuracy curves to %s", os.path.join(cfg.OUTPUT_DIR, "curves.png"))
+    curves = os.path.join(cfg.OUTPUT_DIR, "curves.png")
+    if ctx.main and plot_curves(stats.path, curves):
+        logger.info("saved loss and accuracy curves to %s", curves)
     return state
 
 
-def _validate(cfg: CfgNode, state: TrainState, loader, transform, ctx: RunContext, precision, stats: StatsWriter) -> float:
+def _validate(state: TrainState, evaluator: Callable[..., tuple], loader, transform, stats: StatsWriter) -> float:
     """One view per video; returns the top-1 used to pick the best checkpoint (EMA's when there is one)."""
     start = time.perf_counter()
-    kwargs = dict(device=ctx.device, precision=precision, num_classes=cfg.MODEL.NUM_CLASSES,
-                  ensemble_method=cfg.DATA.ENSEMBLE_METHOD, progress=ctx.main)
-    _, metrics = evaluate(unwrap_model(state.model), loader, transform, desc="val", **kwargs)
+    _, metrics = evaluator(unwrap_model(state.model), loader, transform, desc="val")
     record = {"split": "val", "epoch": state.epoch, "top1_acc": metrics["top1_acc"], "top5_acc": metrics["top5_acc"],
               "mean_class_acc": metrics["mean_class_acc"], "num_videos": metrics["num_videos"]}
     best_key = metrics["top1_acc"]
     if state.ema is not None:
-        _, ema_metrics = evaluate(state.ema.module, loader, transform, desc="val ema", **kwargs)
+        _, ema_metrics = evaluator(state.ema.module, loader, transform, desc="val ema")
         record.update(ema_top1_acc=ema_metrics["top1_acc"], ema_top5_acc=ema_metrics["top5_acc"])
         best_key = ema_metrics["top1_acc"]
     record["time_s"] = time.perf_counter() - start
@@ -146,56 +109,17 @@ def _validate(cfg: CfgNode, state: TrainState, loader, transform, ctx: RunContex
     return best_key
 
 
-def _weights_to_test(cfg: CfgNode) -> str:
-    if cfg.TEST.CHECKPOINT_FILE_PATH:
-        return cfg.TEST.CHECKPOINT_FILE_PATH
-    newest = checkpoint_manager(cfg).latest_readable()
-    if newest is not None:
-        return newest[0]
-    if cfg.TRAIN.CHECKPOINT_FILE_PATH:
-        return cfg.TRAIN.CHECKPOINT_FILE_PATH
-    raise CheckpointError(
-        f"nothing to test: TEST.CHECKPOINT_FILE_PATH is empty, {cfg.OUTPUT_DIR}/checkpoints has no readable "
-        "checkpoint and TRAIN.CHECKPOINT_FILE_PATH is empty"
-    )
-
-
-def _load_test_model(cfg: CfgNode) -> nn.Module:
-    from videoregion.models import build_model, load_pretrained
-
-    model = build_model(cfg)
-    path = _weights_to_test(cfg)
-    if cfg.TEST.USE_EMA:
-        saved = load_checkpoint(path)
-        if saved.get("ema"):
-            model.load_state_dict(saved["ema"])
-            logger.info("testing the EMA weights of %s", path)
-            return model
-        logger.warning("%s has no EMA weights; testing its model weights", path)
-    load_pretrained(model, path)
-    logger.info("testing %s", path)
-    return model
-
-
 def test_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter, state: TrainState | None = None) -> dict:
-    """Multi-view test of the trained model (or of the checkpoint the config names); returns the metrics."""
-    from videoregion.data import build_batch_transform, build_dataset, build_loader
-
+    """Multi-view test of the trained ``state`` (or, without one, of the checkpoint ``build.test_checkpoint``
+    picks); returns the metrics."""
     test_set = build_dataset(cfg, "test")
-    _check_classes(cfg, test_set, "test")
+    build.check_num_classes(cfg, test_set, "test")
     loader = build_loader(cfg, "test", test_set)
-    if state is None:
-        model = _load_test_model(cfg).to(ctx.device)
-    elif cfg.TEST.USE_EMA and state.ema is not None:
-        model = state.ema.module
-    else:
-        model = unwrap_model(state.model)
-    precision = build.make_precision(cfg, ctx.device)
+    model = build.model_to_test(cfg, state).to(ctx.device)
+    precision = make_precision(cfg, ctx.device)
+    evaluator = build.make_evaluator(cfg, ctx.device, precision, progress=ctx.main)
     start = time.perf_counter()
-    results, metrics = evaluate(
-        model, loader, build_batch_transform(cfg, "test"), device=ctx.device, precision=precision,
-        num_classes=cfg.MODEL.NUM_CLASSES, ensemble_method=cfg.DATA.ENSEMBLE_METHOD, progress=ctx.main, desc="test",
-    )
+    results, metrics = evaluator(model, loader, build_batch_transform(cfg, "test"), desc="test")
     expected_views = test_set.num_videos * test_set.num_views
     record = {
         "split": "test_final",
@@ -209,14 +133,14 @@ def test_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter, state: TrainStat
     }
     stats.write(record, step=state.epoch if state is not None else 0)
     if ctx.main:
-        save_test_outputs(cfg.OUTPUT_DIR, results, metrics, list(test_set.class_names), results_path=cfg.TEST.SAVE_RESULTS_PATH)
+        build.make_test_writer(cfg)(results, metrics, list(test_set.class_names))
     barrier()
     return metrics
 
 
 def run(local_rank: int, cfg: CfgNode) -> None:
     """Everything one process does: logging, seeding, training if enabled, testing if enabled."""
-    ctx = _context(cfg, local_rank)
+    ctx = RunContext(device=build.make_device(cfg, local_rank), main=is_main_process())
     setup_logging(cfg.OUTPUT_DIR, main_process=ctx.main)
     if ctx.device.type == "cpu" and get_world_size() > 1:
         # processes of one machine share its cores

@@ -1,6 +1,8 @@
 """The training loop: one epoch of optimizer steps, and the state a checkpoint holds.
 
-Nothing here reads the config; ``videoregion.engine.run`` builds the pieces and calls these.
+Nothing here reads the config: ``videoregion.engine.build`` makes the pieces from it and
+``videoregion.engine.run`` calls these. ``batch_transform`` is a ``videoregion.data.BatchTransform``
+or any callable ``(batch, device) -> (clips, targets)``.
 """
 
 from __future__ import annotations
@@ -20,32 +22,15 @@ from tqdm import tqdm
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .distributed import all_reduce_mean, barrier, get_world_size, unwrap_model
 from .ema import ModelEma
+from .precision import Precision
 from .scheduler import WarmupCosineSchedule
 from .stats import StatsWriter
+from videoregion.data.batch import BatchTransform
 from videoregion.errors import NonFiniteLossError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopSettings", "NonFiniteLossError", "Precision", "TrainState", "classification_loss", "fit", "train_one_epoch"]
-
-BatchTransform = Callable[[dict, torch.device], tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass(frozen=True)
-class Precision:
-    """Autocast settings: ``dtype`` None runs in float32; float16 needs a gradient scaler."""
-
-    device_type: str
-    dtype: torch.dtype | None = None
-
-    @property
-    def needs_scaler(self) -> bool:
-        return self.dtype == torch.float16
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+__all__ = ["LoopSettings", "NonFiniteLossError", "TrainState", "classification_loss", "fit", "train_one_epoch"]
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@
 see), :mod:`.build` (config + checkpoint -> predictor). ``tools/demo.py`` is the command line.
 """
 
-from .build import build_predictor, checkpoint_config, find_checkpoint, load_model, resolve_device
+from .build import build_predictor, checkpoint_config, find_checkpoint, resolve_device
 from .predictor import Label, Prediction, Predictor, topk_labels
 from .visualize import ENCODERS, format_table, plot_timeline, render_panel, write_annotated_video
 from .windows import Window, sliding_windows, window_clip_indices
@@ -19,7 +19,6 @@ __all__ = [
     "checkpoint_config",
     "find_checkpoint",
     "format_table",
-    "load_model",
     "plot_timeline",
     "render_panel",
     "resolve_device",

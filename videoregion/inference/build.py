@@ -1,10 +1,13 @@
-"""Config + checkpoint -> :class:`~.predictor.Predictor`. The only module of the package that reads the config.
+"""Config + checkpoint -> :class:`~.predictor.Predictor`. The only module of ``inference`` that reads the config.
 
-    cfg = checkpoint_config(load_checkpoint(path), path)     # or load_config([...]) for another config
-    predictor = build_predictor(cfg, path, device="cpu")
+    path, state = find_checkpoint(cfg)                    # or (path, load_checkpoint(path))
+    cfg = checkpoint_config(state, path) or cfg           # the config the checkpoint was trained with
+    predictor = build_predictor(cfg, path, state=state)
 
-A checkpoint of ours carries the config of its run and the class names (``interfaces.md``), so a
-checkpoint alone is enough; an explicit config (and a label file) may replace them.
+A checkpoint of ours carries the config of its run and the class names, so a checkpoint alone is
+enough; an explicit config (and a label file) may replace them. Which checkpoint, and which of its
+weights, follow the same rules as a test-only run (``engine.checkpoint.checkpoint_to_evaluate``,
+``models.build.build_eval_model``); nothing of the training loop is imported.
 """
 
 from __future__ import annotations
@@ -19,35 +22,29 @@ from fvcore.common.config import CfgNode
 from videoregion.config import ConfigError, get_cfg, merge_opts
 from videoregion.data.annotations import AnnotationError, read_class_names
 from videoregion.data.build import build_clip_frames, build_clip_reader
-from videoregion.engine.build import make_precision
-from videoregion.engine.checkpoint import BEST_NAME, CheckpointError, CheckpointManager, load_checkpoint
+from videoregion.engine.checkpoint import CheckpointError, checkpoint_to_evaluate
+from videoregion.engine.precision import make_precision
+from videoregion.models.build import build_eval_model
+from videoregion.models.weights import load_checkpoint
 
 from .predictor import Predictor
 
-__all__ = ["build_predictor", "checkpoint_config", "find_checkpoint", "load_model", "resolve_device"]
+__all__ = ["build_predictor", "checkpoint_config", "find_checkpoint", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
 MAIN_JOB = "python tools/run_net.py --cfg configs/synthetic_regionvit.yaml"
 
 
-def find_checkpoint(cfg: CfgNode) -> str:
-    """DEMO.CHECKPOINT_FILE_PATH, else the best checkpoint of OUTPUT_DIR, else its newest epoch checkpoint.
+def find_checkpoint(cfg: CfgNode, explicit: str = "") -> tuple[str, dict]:
+    """(path, loaded state) of the checkpoint the demo takes: ``explicit`` (--checkpoint), else
+    DEMO.CHECKPOINT_FILE_PATH, else OUTPUT_DIR's best checkpoint, else its newest readable one.
 
     A CheckpointError that says what to run when there is none.
     """
-    if cfg.DEMO.CHECKPOINT_FILE_PATH:
-        return cfg.DEMO.CHECKPOINT_FILE_PATH
-    manager = CheckpointManager(os.path.join(cfg.OUTPUT_DIR, "checkpoints"))
-    if os.path.isfile(manager.best_path):
-        return manager.best_path
-    epochs = manager.epoch_checkpoints()
-    if epochs:
-        logger.info("no %s in %s: using the newest epoch checkpoint", BEST_NAME, manager.folder)
-        return epochs[-1][1]
-    raise CheckpointError(
-        f"no checkpoint in {manager.folder}: train the model first ({MAIN_JOB}), "
-        "or give one with --checkpoint PATH"
+    return checkpoint_to_evaluate(
+        os.path.join(cfg.OUTPUT_DIR, "checkpoints"), explicit=explicit or cfg.DEMO.CHECKPOINT_FILE_PATH,
+        remedy=f"train the model first ({MAIN_JOB}), or give one with --checkpoint PATH",
     )
 
 
@@ -78,25 +75,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_model(cfg: CfgNode, path: str, state: dict | None = None) -> torch.nn.Module:
-    """``build_model(cfg)`` with the checkpoint's weights (its EMA weights with TEST.USE_EMA when it has them)."""
-    from videoregion.models import build_model, load_pretrained
-
-    model = build_model(cfg)
-    state = load_checkpoint(path) if state is None else state
-    if cfg.TEST.USE_EMA and state.get("ema"):
-        try:
-            model.load_state_dict(state["ema"])
-        except RuntimeError as e:
-            reason = str(e).splitlines()[0]
-            raise CheckpointError(f"{path}: its EMA weights do not fit {cfg.MODEL.NAME}: {reason}") from None
-        logger.info("loaded the EMA weights of %s", path)
-    else:
-        load_pretrained(model, path)
-        logger.info("loaded %s", path)
-    return model
-
-
 def class_names_for(cfg: CfgNode, path: str, state: dict, num_classes: int) -> list[str]:
     """DEMO.LABEL_FILE_PATH, else the names saved in the checkpoint, else class_0, class_1, ..."""
     labels = cfg.DEMO.LABEL_FILE_PATH
@@ -122,7 +100,7 @@ def build_predictor(cfg: CfgNode, checkpoint: str, *, state: dict | None = None)
     """
     state = load_checkpoint(checkpoint) if state is None else state
     device = resolve_device(cfg.DEMO.DEVICE)
-    model = load_model(cfg, checkpoint, state)
+    model = build_eval_model(cfg, checkpoint, state)
     return Predictor(
         model,
         class_names_for(cfg, checkpoint, state, model.num_classes),

@@ -28,7 +28,7 @@ from videoregion.data.batch import normalize
 from videoregion.data.clips import ClipReader
 from videoregion.data.readers import VideoReader
 from videoregion.engine.metrics import aggregate_views
-from videoregion.engine.trainer import Precision
+from videoregion.engine.precision import Precision
 from videoregion.errors import ConfigError
 
 from .windows import Window, sliding_windows, window_clip_indices

@@ -6,6 +6,7 @@ from fvcore.common.config import CfgNode
 from torch import nn
 
 from .registry import create_model
+from .weights import load_checkpoint, load_eval_weights
 
 
 def build_model(cfg: CfgNode) -> nn.Module:
@@ -26,3 +27,15 @@ def build_model(cfg: CfgNode) -> nn.Module:
             region_steps=cfg.MODEL.REGION_STEPS,
         )
     return create_model(cfg.MODEL.NAME, **kwargs)
+
+
+def build_eval_model(cfg: CfgNode, path: str, state: dict | None = None) -> nn.Module:
+    """``build_model(cfg)`` with the trained weights of checkpoint ``path``, in eval mode.
+
+    ``state`` is the file already read by ``load_checkpoint`` (it is not read again). Its EMA weights
+    with TEST.USE_EMA when it has them, else its model weights; anything that does not fit the model
+    (the head included) is a CheckpointError naming ``path`` (see ``load_eval_weights``).
+    """
+    model = build_model(cfg)
+    load_eval_weights(model, load_checkpoint(path) if state is None else state, source=path, use_ema=cfg.TEST.USE_EMA)
+    return model.eval()

@@ -1,8 +1,10 @@
 """Weight adaptation: the authors' checkpoints, inflation of 2D weights into video models, our own files.
 
-``checkpoint_filter_fn(state_dict, model)`` is a pure function from any supported state dict to one that
-``model.load_state_dict(..., strict=True)`` takes; ``load_pretrained(model, path)`` reads a file and
-loads it strictly, with errors that name the file and list every missing, unexpected or misshapen key.
+``load_checkpoint(path)`` is the package's one ``torch.load`` (``weights_only=True``: a checkpoint never
+runs code). ``checkpoint_filter_fn(state_dict, model)`` is a pure function from any supported state dict
+to one that ``model.load_state_dict(..., strict=True)`` takes; ``load_weights`` loads one strictly, with
+errors that name the file and list every missing, unexpected or misshapen key. ``load_pretrained``
+(initialise a run) and ``load_eval_weights`` (evaluate a trained checkpoint) are built on them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from videoregion.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CheckpointError", "checkpoint_filter_fn", "load_pretrained", "read_state_dict"]
+__all__ = [
+    "CheckpointError",
+    "checkpoint_filter_fn",
+    "load_checkpoint",
+    "load_eval_weights",
+    "load_pretrained",
+    "load_weights",
+]
 
 
 # The authors' names (left) and ours (right). Their "cls_token" are the regional tokens, their
@@ -93,13 +102,15 @@ def _inflate(key: str, value: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return value
 
 
-def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+def checkpoint_filter_fn(
+    state_dict: dict[str, torch.Tensor], model: nn.Module, *, new_head: bool = True
+) -> dict[str, torch.Tensor]:
     """Any supported state dict -> one that ``model`` loads strictly.
 
     Handles the authors' key names, wrapper prefixes, inflation of 2D weights into a video model
     (the tube-time table then starts at zero), and a head of another size, which is dropped so the
-    model keeps its freshly initialised one. Keys that fit nothing are left for the strict load to
-    report.
+    model keeps its freshly initialised one when ``new_head`` (fine-tuning) and left for the strict
+    load to report otherwise (evaluation). Keys that fit nothing are left for the strict load to report.
     """
     state_dict = _strip_prefixes(state_dict)
     if is_authors_format(state_dict):
@@ -115,7 +126,7 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) 
     if inflated and "region_time_embed" in target and "region_time_embed" not in out:
         out["region_time_embed"] = torch.zeros_like(target["region_time_embed"])
     head_keys = [k for k in ("head.weight", "head.bias") if k in out]
-    if head_keys and any(k not in target or out[k].shape != target[k].shape for k in head_keys):
+    if new_head and head_keys and any(k not in target or out[k].shape != target[k].shape for k in head_keys):
         classes = out["head.weight"].shape[0] if "head.weight" in out else "?"
         log.info(
             "checkpoint head has %s classes, the model %s: the head is re-initialised",
@@ -128,8 +139,8 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) 
     return out
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The state dict inside a checkpoint file: ``{"model": state_dict, ...}`` or a bare state dict.
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A checkpoint file read on the CPU, or a CheckpointError naming it.
 
     Loaded with ``weights_only=True``: a checkpoint never runs code. (``argparse.Namespace`` is allowed
     because training scripts in the DeiT lineage store their arguments that way.)
@@ -140,21 +151,27 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (torch raises many kinds for a broken file)
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-    state_dict = obj.get("model", obj) if isinstance(obj, dict) else None
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise CheckpointError(f"{path}: expected a state dict or a dict with a 'model' state dict")
-    return state_dict
+    except Exception as e:  # noqa: BLE001  (truncated, corrupt or not a safe pickle: torch raises many kinds)
+        reason = (str(e).splitlines() or [""])[0]  # an empty file raises an error with an empty message
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {reason})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict, got {type(obj).__name__}")
+    return obj
 
 
-def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load a checkpoint file into ``model`` strictly, adapting it with :func:`checkpoint_filter_fn`.
+def _state_dict(obj: object, source: str, what: str) -> dict[str, torch.Tensor]:
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{source}: expected {what}")
+    return obj
 
-    Takes the authors' released RegionViT files (inflated when ``model`` is a video model), and ours.
-    Any missing, unexpected or misshapen key is a :class:`CheckpointError` that lists them.
+
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str, new_head: bool = True) -> None:
+    """Load ``state_dict`` into ``model`` strictly, adapted by :func:`checkpoint_filter_fn`.
+
+    Any missing, unexpected or misshapen key is a :class:`CheckpointError` that names ``source`` (the
+    file) and lists them.
     """
-    state_dict = checkpoint_filter_fn(read_state_dict(path), model)
+    state_dict = checkpoint_filter_fn(state_dict, model, new_head=new_head)
     target = model.state_dict()
     missing = sorted(set(target) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(target))
@@ -166,5 +183,37 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     if missing or unexpected or misshapen:
         problems = [f"{name}: {', '.join(keys)}" for name, keys in
                     (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen)) if keys]
-        raise CheckpointError(f"{os.fspath(path)} does not fit {type(model).__name__}: " + "; ".join(problems))
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict(state_dict, strict=True)
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
+    """Initialise ``model`` from a checkpoint file: ``{"model": state_dict, ...}`` or a bare state dict.
+
+    Takes the authors' released RegionViT files (inflated when ``model`` is a video model), and ours;
+    a head of another size is re-initialised (logged). Errors as :func:`load_weights`.
+    """
+    path = os.fspath(path)
+    obj = load_checkpoint(path)
+    state_dict = _state_dict(obj.get("model", obj), path, "a state dict or a dict with a 'model' state dict")
+    load_weights(model, state_dict, source=path)
+
+
+def load_eval_weights(model: nn.Module, checkpoint: dict, *, source: str, use_ema: bool) -> None:
+    """Load a trained checkpoint's weights (read by :func:`load_checkpoint`) into ``model`` for evaluation.
+
+    Its "ema" weights when ``use_ema`` and it has them, else its "model" weights (logged as a warning
+    when ``use_ema`` asked for EMA weights). The head must fit too: a checkpoint of another class
+    count is a CheckpointError, like any other misfit.
+    """
+    if use_ema and checkpoint.get("ema"):
+        state_dict = _state_dict(checkpoint["ema"], source, "its 'ema' entry to be a state dict")
+        which = "the EMA weights of "
+    else:
+        if use_ema:
+            log.warning("%s has no EMA weights; evaluating its model weights", source)
+        state_dict = _state_dict(checkpoint.get("model", checkpoint), source,
+                                 "a state dict or a dict with a 'model' state dict")
+        which = ""
+    load_weights(model, state_dict, source=source, new_head=False)
+    log.info("loaded %s%s", which, source)
