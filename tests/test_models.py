@@ -1,15 +1,28 @@
 import logging
+import os
 
 import pytest
 import torch
 
-from videoregion.models import RegionViT, create_model, list_models, load_pretrained
+from videoregion.config import load_config
+from videoregion.errors import ConfigError
+from videoregion.models import (
+    RegionViT,
+    build_model,
+    create_model,
+    list_models,
+    load_pretrained,
+    model_info,
+)
+from videoregion.models import regionvit as regionvit_module
 from videoregion.models.regionvit import Mlp, relative_position_index
 from videoregion.models.weights import CheckpointError
 
 from .reference_regionvit import authors_state_dict, reference_forward
 
-# The authors' parameter counts (../shared/docs/regionvit.md), 1000 classes.
+# Parameter counts of the authors' models, 1000 classes: the paper (Chen, Panda, Fan, ICLR 2022) gives
+# 13.8, 30.6, 41.2 and 72.7 M for Ti, S, M and B; the exact counts are those of the authors' released
+# code (github.com/IBM/RegionViT), the sum of p.numel() with the shared downsampling conv counted once.
 PARAMS_2D = {
     "regionvit_tiny_224": 13_842_676,
     "regionvit_small_224": 30_586_618,
@@ -61,9 +74,32 @@ def test_registry_lists_2d_and_3d_variants():
         create_model("nope")
 
 
+def test_registry_says_what_each_model_takes():
+    assert set(list_models("image")) == set(PARAMS_2D) | {"regionvit_nano_224"}
+    assert set(list_models("clip")) == {f"regionvit3d_{arch}" for arch in (
+        "nano", "tiny", "small", "medium", "base", "small_w14", "small_w14_peg", "base_w14", "base_w14_peg")}
+    assert sorted(list_models("image") + list_models("clip")) == list_models()
+    info = model_info("regionvit3d_small")
+    assert (info.name, info.input, info.takes_clips, info.num_frames, info.input_size) == (
+        "regionvit3d_small", "clip", True, 16, 224)
+    assert create_model("regionvit3d_small").num_frames == info.num_frames
+    image = model_info("regionvit_small_224")
+    assert (image.input, image.takes_clips, image.num_frames, image.input_size) == ("image", False, None, 224)
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        model_info("nope")
+    with pytest.raises(ValueError, match="kind"):
+        list_models("video")
+
+
+def test_each_model_name_is_the_name_of_its_definition():
+    """Searching the code for a model's name finds the function that builds it."""
+    for name in list_models():
+        assert getattr(regionvit_module, name).__name__ == name
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_forward_shape_no_nan(name):
-    video = name.startswith("regionvit3d_")
+    video = model_info(name).takes_clips
     model = create_model(name, num_classes=5, **({"num_frames": 4} if video else {})).eval()
     x = torch.randn(1, 3, 4, 56, 56) if video else torch.randn(1, 3, 56, 56)
     with torch.no_grad():
@@ -237,7 +273,7 @@ def test_3d_checkpoint_round_trip_is_exact(tmp_path):
     torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "ours.pth")
     again = RegionViT(**MINI, num_classes=4, num_frames=8, peg=True).eval()
     load_pretrained(again, tmp_path / "ours.pth")
-    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     x = torch.randn(1, 3, 8, 56, 56)
     with torch.no_grad():
@@ -319,11 +355,6 @@ def test_torch_compile_runs_and_agrees():
 
 @pytest.mark.parametrize("name", ["k400_regionvit.yaml", "ssv2_regionvit.yaml", "synthetic_regionvit.yaml"])
 def test_shipped_configs_build_their_models(name):
-    import os
-
-    from videoregion.config import load_config
-    from videoregion.models import build_model
-
     cfg = load_config([os.path.join(os.path.dirname(__file__), "..", "configs", name)])
     model = build_model(cfg)
     assert model.num_classes == cfg.MODEL.NUM_CLASSES

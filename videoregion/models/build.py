@@ -5,7 +5,7 @@ from __future__ import annotations
 from fvcore.common.config import CfgNode
 from torch import nn
 
-from .registry import create_model
+from .registry import create_model, model_info
 
 
 def build_model(cfg: CfgNode) -> nn.Module:
@@ -19,7 +19,7 @@ def build_model(cfg: CfgNode) -> nn.Module:
         head_dropout=cfg.MODEL.HEAD_DROPOUT,
         grad_checkpointing=cfg.MODEL.GRAD_CHECKPOINTING,
     )
-    if cfg.MODEL.NAME.startswith("regionvit3d_"):
+    if model_info(cfg.MODEL.NAME).takes_clips:
         kwargs.update(
             num_frames=cfg.DATA.NUM_FRAMES,
             tubelet_size=cfg.MODEL.TUBELET_SIZE,
