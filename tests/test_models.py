@@ -15,6 +15,7 @@ from videoregion.models import (
     model_info,
 )
 from videoregion.models import regionvit as regionvit_module
+from videoregion.models.chunked_mlp import chunking_pays
 from videoregion.models.regionvit import Mlp, relative_position_index
 from videoregion.models.weights import CheckpointError
 
@@ -159,18 +160,35 @@ def test_mlp_in_chunks_equals_one_call():
     mlp.fc1.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
     x = torch.randn(3, 7, 8)  # 21 rows: four whole chunks and a remainder
     with torch.no_grad():
+        assert chunking_pays(x, 5) and not chunking_pays(x, 21)
         chunked = mlp(x)
         assert calls == [5, 5, 5, 5, 1]
         whole = mlp.fc2(mlp.act(mlp.fc1(x)))
     torch.testing.assert_close(chunked, whole)
     calls.clear()
     x.requires_grad_()
+    assert not chunking_pays(x, 5)
     mlp(x).sum().backward()  # with autograd: one call, gradients flow
     assert calls == [3] and x.grad is not None and mlp.fc1.weight.grad is not None
     calls.clear()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # as evaluation under AMP
+        assert not chunking_pays(x, 5)
         cast = mlp(x)
     assert calls == [3] and cast.dtype == torch.bfloat16
+
+
+def test_chunked_mlp_leaves_the_model_output_unchanged():
+    """A whole video model, every MLP in chunks of 50 tokens, against the same weights in one call."""
+    model = perturb_(RegionViT(**MINI, num_classes=4, num_frames=8, peg=True)).eval()
+    x = torch.randn(2, 3, 8, 60, 60, generator=torch.Generator().manual_seed(3))  # 60: padded windows too
+    outputs = []
+    for chunk_rows in (50, 10**9):
+        for module in model.modules():
+            if isinstance(module, Mlp):
+                module.chunk_rows = chunk_rows
+        with torch.inference_mode():
+            outputs.append(model(x))
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-6, rtol=1e-5)
 
 
 def test_padding_mask_hides_padded_keys_from_every_window():

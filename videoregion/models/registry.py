@@ -6,8 +6,9 @@ default clip length, default input size), so that callers ask the registry inste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 from torch import nn
 
