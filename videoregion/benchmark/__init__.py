@@ -3,6 +3,7 @@
 ``tools/benchmark.py`` parses arguments and prints; everything it measures lives here:
 :mod:`.peers` (the peer models), :mod:`.measure` (workloads, timing, fresh-process memory, rows),
 :mod:`.report` (tables and plot), :mod:`.timing` (interleaved timing, memory and machine probes).
+``tools/benchmark_data.py`` likewise: :mod:`.data_pipeline` times our data pipeline against pytorchvideo's.
 """
 
 from .measure import MODES, Cell, Settings, plan_cells, run_benchmark, skip_missing_peers
