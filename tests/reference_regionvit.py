@@ -1,9 +1,15 @@
-"""A slow, literal RegionViT forward pass written from ../shared/docs/regionvit.md, for tests.
+"""A slow, literal RegionViT forward pass, for tests.
+
+Written from the paper (Chen, Panda, Fan, "RegionViT: Regional-to-Local Attention for Vision
+Transformers", ICLR 2022, arXiv 2106.02689: the R2L block, regional then local attention sharing one
+attention module, then the MLP) and, where the paper leaves details open, from the authors' released
+code (github.com/IBM/RegionViT): the state-dict key names and the wrap-around relative position index
+``((dy + w//2) mod (2w-1)) * (2w-1) + (dx + w//2) mod (2w-1)`` for key-minus-query offsets (dy, dx).
 
 It reads a state dict in the authors' key format directly, loops over windows one at a time, builds
-the relative position bias for each (query, key) pair from the documented formula and gives each
-window only its valid (unpadded) local tokens, so no mask is involved at all. The fast model must
-agree with it; nothing here is shared with videoregion's code.
+the relative position bias for each (query, key) pair from that formula and gives each window only
+its valid (unpadded) local tokens, so no mask is involved at all. The fast model must agree with it;
+nothing here is shared with videoregion's code.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def _mlp(x, sd, prefix):
 
 
 def _local_bias(table, positions, window):
-    """(heads, n, n) bias among local tokens at window positions [(y, x), ...] by the documented index."""
+    """(heads, n, n) bias among local tokens at window positions [(y, x), ...] by the authors' wrap-around index."""
     side = 2 * window - 1
     n = len(positions)
     index = torch.empty(n, n, dtype=torch.long)
@@ -48,6 +54,12 @@ def _local_bias(table, positions, window):
         for j, (ky, kx) in enumerate(positions):
             index[i, j] = ((ky - qy + window // 2) % side) * side + (kx - qx + window // 2) % side
     return table[:, index]
+
+
+def _downsample(x, sd, prefix):
+    """A stage's downsampling of (1, C, H, W): LayerNorm2d, GELU, 3x3 conv at stride 2 with C groups."""
+    return F.conv2d(F.gelu(_ln2d(x, sd, prefix + ".0")), sd[prefix + ".2.weight"], sd[prefix + ".2.bias"], 2, 1,
+                    groups=x.shape[1])
 
 
 def _block(region, local, sd, prefix, heads, window):
@@ -69,13 +81,13 @@ def _block(region, local, sd, prefix, heads, window):
             tokens = tokens + _attention(_ln(tokens, sd, prefix + ".norm1"), sd, prefix + ".attn", heads, bias)
             tokens = tokens + _mlp(_ln(tokens, sd, prefix + ".norm2"), sd, prefix + ".mlp")
             region[:, i, j] = tokens[0]
-            for (y, x), token in zip(positions, tokens[1:]):
+            for (y, x), token in zip(positions, tokens[1:], strict=True):
                 local[:, i * window + y, j * window + x] = token
     return region, local
 
 
 def reference_forward(sd, images, *, stem, depths, heads, window, peg=False):
-    """Logits (B, classes) of the 2D RegionViT described in the shared doc, one image at a time."""
+    """Logits (B, classes) of the 2D RegionViT of the paper, one image at a time."""
     outputs = []
     for image in images:
         x = image[None]
@@ -94,31 +106,31 @@ def reference_forward(sd, images, *, stem, depths, heads, window, peg=False):
         for s, depth in enumerate(depths):
             if s > 0:
                 p = f"layers.{s}.block.0.proj"
-                down = lambda t: F.conv2d(  # noqa: E731
-                    F.gelu(_ln2d(t, sd, p + ".0")), sd[p + ".2.weight"], sd[p + ".2.bias"], 2, 1, groups=t.shape[1]
-                )
-                region, local = down(region), down(local)
-            r, l = region[0], local[0]
+                region, local = _downsample(region, sd, p), _downsample(local, sd, p)
+            r, loc = region[0], local[0]
             for i in range(1, depth + 1):
-                r, l = _block(r, l, sd, f"layers.{s}.block.{i}", heads[s], window)
+                r, loc = _block(r, loc, sd, f"layers.{s}.block.{i}", heads[s], window)
                 if peg and i == 1:
                     w = sd[f"layers.{s}.peg.weight"]
                     r = r + F.conv2d(r[None], w, None, 1, 1, groups=r.shape[0])[0]
-                    l = l + F.conv2d(l[None], w, None, 1, 1, groups=l.shape[0])[0]
-            region, local = r[None], l[None]
+                    loc = loc + F.conv2d(loc[None], w, None, 1, 1, groups=loc.shape[0])[0]
+            region, local = r[None], loc[None]
         tokens = _ln(region[0].flatten(1).T, sd, "norm")
         outputs.append(F.linear(tokens.mean(0), sd["head.weight"], sd["head.bias"]))
     return torch.stack(outputs)
 
 
 def authors_state_dict(*, stem, dims, depths, heads, window, peg=False, num_classes=1000, generator=None):
-    """A random state dict with exactly the key list of the authors' checkpoints (shared doc)."""
+    """A random state dict with exactly the key list of the authors' released checkpoints."""
     g = generator or torch.Generator().manual_seed(0)
-    rand = lambda *shape, scale=0.1: torch.randn(*shape, generator=g) * scale  # noqa: E731
+
+    def rand(*shape, scale=0.1):
+        return torch.randn(*shape, generator=g) * scale
+
     sd = {}
     c = dims[0]
     if stem == "3conv":
-        for i, (cin, cout) in zip((0, 3, 6), ((3, c // 4), (c // 4, c // 2), (c // 2, c))):
+        for i, (cin, cout) in zip((0, 3, 6), ((3, c // 4), (c // 4, c // 2), (c // 2, c)), strict=True):
             sd[f"patch_embed.proj.{i}.weight"] = rand(cout, cin, 3, 3, scale=0.2)
             sd[f"patch_embed.proj.{i}.bias"] = rand(cout)
         for i, ch in ((1, c // 4), (4, c // 2)):

@@ -7,7 +7,16 @@ import sys
 import pytest
 import torch
 
-from videoregion.utils.benchmark import (
+from videoregion.benchmark import (
+    NUM_CLASSES,
+    Cell,
+    Settings,
+    build_benchmark_model,
+    missing_requirement,
+    plan_cells,
+    skip_missing_peers,
+)
+from videoregion.benchmark.timing import (
     current_rss_bytes,
     machine_info,
     matmul_workload,
@@ -17,8 +26,6 @@ from videoregion.utils.benchmark import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import benchmark  # noqa: E402  (tools/benchmark.py)
 
 
 def run_tool(*args, timeout=600):
@@ -81,60 +88,49 @@ def test_peers_build_without_downloading(monkeypatch):
     monkeypatch.setattr(hub_x3d, "load_state_dict_from_url", refuse)
     x = torch.randn(1, 3, 4, 56, 56)
     for name in ("mvit_base_16x4", "x3d_m"):
-        model = benchmark.build_benchmark_model(name, 4, 56).eval()
+        model = build_benchmark_model(name, 4, 56).eval()
         with torch.no_grad():
-            assert model(x).shape == (1, benchmark.NUM_CLASSES)
+            assert model(x).shape == (1, NUM_CLASSES)
 
 
 def test_x3d_m_builder_is_the_hub_model_at_16x224():
     from pytorchvideo.models.hub import x3d_m
 
-    ours = benchmark.build_benchmark_model("x3d_m", 16, 224).state_dict()
+    ours = build_benchmark_model("x3d_m", 16, 224).state_dict()
     hub = x3d_m(pretrained=False).state_dict()
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in hub.items()}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
 def test_joint_attention_vit_takes_our_clip_layout():
-    model = benchmark.build_benchmark_model("videomae_vit_b", 4, 32)
+    model = build_benchmark_model("videomae_vit_b", 4, 32)
     assert model.model.config._attn_implementation == "sdpa"
-    assert model(torch.randn(2, 3, 4, 32, 32)).shape == (2, benchmark.NUM_CLASSES)
+    assert model(torch.randn(2, 3, 4, 32, 32)).shape == (2, NUM_CLASSES)
 
 
 def test_missing_optional_peer_is_skipped_with_a_note(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a))
-    assert "pip install transformers" in benchmark.missing_requirement("videomae_vit_b")
-    assert benchmark.missing_requirement("regionvit3d_small") is None
+
+    def find_spec(name, *args):
+        return None if name == "transformers" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert "pip install transformers" in missing_requirement("videomae_vit_b")
+    assert missing_requirement("regionvit3d_small") is None
+    settings = Settings(models=["regionvit3d_small", "videomae_vit_b", "x3d_m"], sweep_models=["videomae_vit_b"],
+                        frames=[8], clip_frames=8, size=56, batch=2, sweep_modes=["infer1"])
+    kept, notes = skip_missing_peers(settings)
+    assert (kept.models, kept.sweep_models) == (["regionvit3d_small", "x3d_m"], [])
+    assert "pip install transformers" in notes[0] and any(n.startswith("x3d_m: ") for n in notes)
 
 
-# ------------------------------------------------------------------------------------------ targets
-
-def row(model, frames, mode, seconds, memory, fraction=None, batch=1):
-    return dict(model=model, frames=frames, mode=mode, batch=batch, seconds={"median": seconds},
-                clips_per_s=batch / seconds, peak_memory_mib=memory, matmul_fraction=fraction)
-
-
-def test_targets_are_checked_against_the_issue_limits():
-    args = benchmark.parse_args(["--models", "regionvit3d_small,mvit_base_16x4", "--batch", "2"])
-    rows = [
-        row("regionvit3d_small", 16, "infer1", 1.0, 100, fraction=0.6),
-        row("mvit_base_16x4", 16, "infer1", 2.0, 100),
-        row("regionvit3d_small", 16, "inferB", 1.0, 100, fraction=0.4, batch=2),
-        row("mvit_base_16x4", 16, "inferB", 1.2, 100, batch=2),
-        row("regionvit3d_small", 16, "train", 3.0, 900, batch=2),
-        row("mvit_base_16x4", 16, "train", 3.0, 1000, batch=2),
-        row("regionvit3d_small", 64, "infer1", 4.5, 300),
+def test_cells_cover_every_mode_of_the_main_table_then_the_sweep_once():
+    settings = Settings(models=["regionvit3d_tiny", "x3d_m"], sweep_models=["regionvit3d_tiny"],
+                        frames=[8, 16], clip_frames=16, size=56, batch=2, sweep_modes=["infer1"])
+    assert plan_cells(settings) == [
+        *(Cell(m, 16, mode) for m in ("regionvit3d_tiny", "x3d_m") for mode in ("infer1", "inferB", "train")),
+        Cell("regionvit3d_tiny", 8, "infer1"),
     ]
-    met = {t["target"].split(" (")[0]: (round(t["value"], 3), t["met"]) for t in benchmark.check_targets(rows, args)}
-    assert met == {
-        "regionvit3d_small / mvit_base_16x4 inference clips/s, infer b1": (2.0, True),
-        "regionvit3d_small / mvit_base_16x4 inference clips/s, infer b2": (1.2, False),
-        "regionvit3d_small / mvit_base_16x4 peak training memory": (0.9, True),
-        "regionvit3d_small time at 64 frames / at 16 frames, infer b1": (4.5, False),
-        "regionvit3d_small forward FLOP/s / dense matmul FLOP/s, infer b1": (0.6, True),
-        "regionvit3d_small forward FLOP/s / dense matmul FLOP/s, infer b2": (0.4, False),
-    }
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -161,6 +157,7 @@ def test_smoke_run_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| regionvit3d_tiny | 14.0 |" in result.stdout
     assert "Dense matmul 128x128 float32" in result.stdout
+    assert "target" not in result.stdout.lower()  # the targets live in the README, next to the table
 
     data = json.loads(out_json.read_text())
     assert data["machine"]["cores"] >= 1 and data["matmul"]["flops_per_s"] > 0

@@ -1,15 +1,29 @@
 import logging
+import os
 
 import pytest
 import torch
 
-from videoregion.models import RegionViT, create_model, list_models, load_pretrained
+from videoregion.config import load_config
+from videoregion.errors import ConfigError
+from videoregion.models import (
+    RegionViT,
+    build_model,
+    create_model,
+    list_models,
+    load_pretrained,
+    model_info,
+)
+from videoregion.models import regionvit as regionvit_module
+from videoregion.models.chunked_mlp import chunking_pays
 from videoregion.models.regionvit import Mlp, relative_position_index
 from videoregion.models.weights import CheckpointError
 
 from .reference_regionvit import authors_state_dict, reference_forward
 
-# The authors' parameter counts (../shared/docs/regionvit.md), 1000 classes.
+# Parameter counts of the authors' models, 1000 classes: the paper (Chen, Panda, Fan, ICLR 2022) gives
+# 13.8, 30.6, 41.2 and 72.7 M for Ti, S, M and B; the exact counts are those of the authors' released
+# code (github.com/IBM/RegionViT), the sum of p.numel() with the shared downsampling conv counted once.
 PARAMS_2D = {
     "regionvit_tiny_224": 13_842_676,
     "regionvit_small_224": 30_586_618,
@@ -61,9 +75,32 @@ def test_registry_lists_2d_and_3d_variants():
         create_model("nope")
 
 
+def test_registry_says_what_each_model_takes():
+    assert set(list_models("image")) == set(PARAMS_2D) | {"regionvit_nano_224"}
+    assert set(list_models("clip")) == {f"regionvit3d_{arch}" for arch in (
+        "nano", "tiny", "small", "medium", "base", "small_w14", "small_w14_peg", "base_w14", "base_w14_peg")}
+    assert sorted(list_models("image") + list_models("clip")) == list_models()
+    info = model_info("regionvit3d_small")
+    assert (info.name, info.input, info.takes_clips, info.num_frames, info.input_size) == (
+        "regionvit3d_small", "clip", True, 16, 224)
+    assert create_model("regionvit3d_small").num_frames == info.num_frames
+    image = model_info("regionvit_small_224")
+    assert (image.input, image.takes_clips, image.num_frames, image.input_size) == ("image", False, None, 224)
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        model_info("nope")
+    with pytest.raises(ValueError, match="kind"):
+        list_models("video")
+
+
+def test_each_model_name_is_the_name_of_its_definition():
+    """Searching the code for a model's name finds the function that builds it."""
+    for name in list_models():
+        assert getattr(regionvit_module, name).__name__ == name
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_forward_shape_no_nan(name):
-    video = name.startswith("regionvit3d_")
+    video = model_info(name).takes_clips
     model = create_model(name, num_classes=5, **({"num_frames": 4} if video else {})).eval()
     x = torch.randn(1, 3, 4, 56, 56) if video else torch.randn(1, 3, 56, 56)
     with torch.no_grad():
@@ -123,18 +160,35 @@ def test_mlp_in_chunks_equals_one_call():
     mlp.fc1.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
     x = torch.randn(3, 7, 8)  # 21 rows: four whole chunks and a remainder
     with torch.no_grad():
+        assert chunking_pays(x, 5) and not chunking_pays(x, 21)
         chunked = mlp(x)
         assert calls == [5, 5, 5, 5, 1]
         whole = mlp.fc2(mlp.act(mlp.fc1(x)))
     torch.testing.assert_close(chunked, whole)
     calls.clear()
     x.requires_grad_()
+    assert not chunking_pays(x, 5)
     mlp(x).sum().backward()  # with autograd: one call, gradients flow
     assert calls == [3] and x.grad is not None and mlp.fc1.weight.grad is not None
     calls.clear()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # as evaluation under AMP
+        assert not chunking_pays(x, 5)
         cast = mlp(x)
     assert calls == [3] and cast.dtype == torch.bfloat16
+
+
+def test_chunked_mlp_leaves_the_model_output_unchanged():
+    """A whole video model, every MLP in chunks of 50 tokens, against the same weights in one call."""
+    model = perturb_(RegionViT(**MINI, num_classes=4, num_frames=8, peg=True)).eval()
+    x = torch.randn(2, 3, 8, 60, 60, generator=torch.Generator().manual_seed(3))  # 60: padded windows too
+    outputs = []
+    for chunk_rows in (50, 10**9):
+        for module in model.modules():
+            if isinstance(module, Mlp):
+                module.chunk_rows = chunk_rows
+        with torch.inference_mode():
+            outputs.append(model(x))
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-6, rtol=1e-5)
 
 
 def test_padding_mask_hides_padded_keys_from_every_window():
@@ -237,7 +291,7 @@ def test_3d_checkpoint_round_trip_is_exact(tmp_path):
     torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "ours.pth")
     again = RegionViT(**MINI, num_classes=4, num_frames=8, peg=True).eval()
     load_pretrained(again, tmp_path / "ours.pth")
-    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     x = torch.randn(1, 3, 8, 56, 56)
     with torch.no_grad():
@@ -319,11 +373,6 @@ def test_torch_compile_runs_and_agrees():
 
 @pytest.mark.parametrize("name", ["k400_regionvit.yaml", "ssv2_regionvit.yaml", "synthetic_regionvit.yaml"])
 def test_shipped_configs_build_their_models(name):
-    import os
-
-    from videoregion.config import load_config
-    from videoregion.models import build_model
-
     cfg = load_config([os.path.join(os.path.dirname(__file__), "..", "configs", name)])
     model = build_model(cfg)
     assert model.num_classes == cfg.MODEL.NUM_CLASSES

@@ -15,7 +15,7 @@ import torch
 
 from videoregion.config import ConfigError, load_config
 from videoregion.errors import VideoRegionError
-from videoregion.models import build_model, create_model, list_models
+from videoregion.models import build_model, create_model, list_models, model_info
 from videoregion.utils.flops import count_flops, count_params
 
 
@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--cfg", help="run config: its model, clip length, test crop and test views")
     source.add_argument("--list", action="store_true", help="list registered models and exit")
     parser.add_argument("--frames", type=int, help="clip length for video models (default: the model's)")
-    parser.add_argument("--size", type=int, default=224, help="input height and width in pixels (default 224)")
+    parser.add_argument("--size", type=int, help="input height and width in pixels (default: the model's, 224)")
     parser.add_argument("--num-classes", type=int, default=None, help="classifier size (default: the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides (with --cfg)")
@@ -47,17 +47,18 @@ def build(args: argparse.Namespace, parser_error) -> tuple[torch.nn.Module, torc
     else:
         if args.model not in list_models():
             parser_error(f"unknown model {args.model!r}; choose from: {', '.join(list_models())}")
-        video = args.model.startswith("regionvit3d_")
-        if args.frames is not None and not video:
+        info = model_info(args.model)
+        if args.frames is not None and not info.takes_clips:
             parser_error(f"{args.model} is an image model: --frames does not apply")
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
-        if video and args.frames is not None:
+        if args.frames is not None:
             kwargs["num_frames"] = args.frames
         try:
             model = create_model(args.model, **kwargs)
         except VideoRegionError as e:
             parser_error(str(e))
-        frames, size, views, name = getattr(model, "num_frames", None), args.size, 1, args.model
+        frames, views, name = getattr(model, "num_frames", None), 1, args.model
+        size = info.input_size if args.size is None else args.size
     shape = (1, 3, frames, size, size) if frames else (1, 3, size, size)
     return model, torch.zeros(shape), views, name
 

@@ -1,26 +1,28 @@
-"""The one place where the run configuration becomes model arguments."""
+"""Config -> models: the one place where the run configuration becomes model arguments.
+
+``build_model`` gives a freshly initialised model (initial weights, ``TRAIN.CHECKPOINT_FILE_PATH``, and
+torch.compile are the engine's business); ``build_eval_model`` gives one with a trained checkpoint's
+weights, for test-only runs and the demo alike.
+"""
 
 from __future__ import annotations
 
 from fvcore.common.config import CfgNode
 from torch import nn
 
-from .registry import create_model
+from .registry import create_model, model_info
 from .weights import load_checkpoint, load_eval_weights
 
 
 def build_model(cfg: CfgNode) -> nn.Module:
-    """A freshly initialised model as ``cfg.MODEL`` and ``cfg.DATA.NUM_FRAMES`` describe it.
-
-    Weights (``TRAIN.CHECKPOINT_FILE_PATH``) and torch.compile are the engine's business.
-    """
+    """A freshly initialised model as ``cfg.MODEL`` and ``cfg.DATA.NUM_FRAMES`` describe it."""
     kwargs = dict(
         num_classes=cfg.MODEL.NUM_CLASSES,
         drop_path_rate=cfg.MODEL.DROP_PATH_RATE,
         head_dropout=cfg.MODEL.HEAD_DROPOUT,
         grad_checkpointing=cfg.MODEL.GRAD_CHECKPOINTING,
     )
-    if cfg.MODEL.NAME.startswith("regionvit3d_"):
+    if model_info(cfg.MODEL.NAME).takes_clips:
         kwargs.update(
             num_frames=cfg.DATA.NUM_FRAMES,
             tubelet_size=cfg.MODEL.TUBELET_SIZE,

@@ -19,8 +19,8 @@ Layout of this file: helpers, attention, R2L block, stage, model, registered var
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from videoregion.errors import ConfigError
 
+from .chunked_mlp import CHUNK_ROWS, chunking_pays, mlp_in_chunks
 from .registry import register_model
 
 __all__ = ["RegionViT", "relative_position_index", "window_bias_index"]
@@ -70,14 +71,10 @@ class DropPath(nn.Module):
 class Mlp(nn.Module):
     """fc1 -> GELU -> fc2 on every token.
 
-    On the CPU without autograd or autocast, tokens go through in chunks of ``chunk_rows``: the
-    4x-wide hidden activations of a chunk stay in the cache between fc1, GELU and fc2 instead of
-    streaming through memory three times (regionvit3d_small 16x224 forward -11%, 64 frames -14% on
-    2 CPU cores). Training keeps one call (autograd would hold every chunk's activations anyway), and
-    so do GPUs (large kernels suit them) and autocast (which does not cast ``out=`` calls).
+    CPU inference runs it ``chunk_rows`` tokens at a time (:mod:`.chunked_mlp`): same result, faster.
     """
 
-    def __init__(self, dim: int, hidden_dim: int, chunk_rows: int = 4096) -> None:
+    def __init__(self, dim: int, hidden_dim: int, chunk_rows: int = CHUNK_ROWS) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
@@ -86,16 +83,9 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., C) -> (..., C)."""
-        rows = x.reshape(-1, x.shape[-1])
-        if (rows.shape[0] <= self.chunk_rows or torch.is_grad_enabled() or x.device.type != "cpu"
-                or torch.is_autocast_enabled("cpu")):
-            return self.fc2(self.act(self.fc1(x)))
-        out = torch.empty_like(rows)
-        weight = self.fc2.weight.t()
-        for start in range(0, rows.shape[0], self.chunk_rows):
-            chunk = slice(start, start + self.chunk_rows)
-            torch.addmm(self.fc2.bias, self.act(self.fc1(rows[chunk])), weight, out=out[chunk])
-        return out.view(x.shape)
+        if chunking_pays(x, self.chunk_rows):
+            return mlp_in_chunks(self.fc1, self.act, self.fc2, x, self.chunk_rows)
+        return self.fc2(self.act(self.fc1(x)))
 
 
 def relative_position_index(steps: int, window: int) -> torch.Tensor:
@@ -369,7 +359,10 @@ class Stage(nn.Module):
             valid = per_window(rows & cols)
             return torch.zeros(valid.shape, device=device).masked_fill_(~valid, float("-inf"))[:, None, None]
         rows, cols = per_window(rows), per_window(cols)
-        pairs = lambda v: v[..., :, None] & v[..., None, :]  # noqa: E731  (query, key) both valid
+
+        def pairs(valid: torch.Tensor) -> torch.Tensor:  # (..., 1 + N) -> (..., 1 + N, 1 + N): query and key valid
+            return valid[..., :, None] & valid[..., None, :]
+
         allowed = pairs(rows & cols)
         allowed[-1] = pairs(rows[-1]) | pairs(cols[-1])
         # A huge finite value, not -inf: their fully masked (padded) queries attend uniformly.
@@ -562,37 +555,133 @@ def _init_weights(module: nn.Module) -> None:
 
 
 # ----------------------------------------------------------------------------- variants
+# The paper's architectures, and nano: not in the paper, a quarter of tiny's compute at small inputs, for
+# CPU-sized runs (the synthetic main job). Each is registered twice below: as the 2D model for images
+# (regionvit_<arch>_224) and inflated in time for clips (regionvit3d_<arch>).
+_NANO = dict(stem="3conv", dims=(32, 64, 128, 256), num_heads=(1, 2, 4, 8), depths=(1, 1, 2, 1))
 _TINY = dict(stem="3conv", dims=(64, 128, 256, 512), num_heads=(2, 4, 8, 16), depths=(2, 2, 8, 2))
 _SMALL = dict(stem="3conv", dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 8, 2))
 _MEDIUM = dict(stem="1conv", dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 14, 2))
 _BASE = dict(stem="1conv", dims=(128, 256, 512, 1024), num_heads=(4, 8, 16, 32), depths=(2, 2, 14, 2))
+_SMALL_W14 = dict(_SMALL, window=14)
+_SMALL_W14_PEG = dict(_SMALL, window=14, peg=True)
+_BASE_W14 = dict(_BASE, window=14)
+_BASE_W14_PEG = dict(_BASE, window=14, peg=True)
 
-ARCHITECTURES = {
-    # not in the paper: a quarter of tiny's compute at small inputs, for CPU-sized runs (the synthetic main job)
-    "nano": dict(stem="3conv", dims=(32, 64, 128, 256), num_heads=(1, 2, 4, 8), depths=(1, 1, 2, 1)),
-    "tiny": _TINY,
-    "small": _SMALL,
-    "medium": _MEDIUM,
-    "base": _BASE,
-    "small_w14": dict(_SMALL, window=14),
-    "small_w14_peg": dict(_SMALL, window=14, peg=True),
-    "base_w14": dict(_BASE, window=14),
-    "base_w14_peg": dict(_BASE, window=14, peg=True),
-}
+_CLIP_FRAMES = 16  # the video variants' default clip length
 
 
-def _register(arch: str) -> None:
-    def image_model(**kwargs) -> RegionViT:
-        return RegionViT(**{**ARCHITECTURES[arch], **kwargs})
-
-    def video_model(**kwargs) -> RegionViT:
-        return RegionViT(**{**ARCHITECTURES[arch], "num_frames": 16, **kwargs})
-
-    image_model.__doc__ = f"RegionViT-{arch} for 224x224 images (2D, the authors' architecture)."
-    video_model.__doc__ = f"Time-inflated RegionViT-{arch}: 16 frames, tubelets of 2, regions of 2 local steps."
-    register_model(f"regionvit_{arch}_224")(image_model)
-    register_model(f"regionvit3d_{arch}")(video_model)
+def _image_model(arch: dict, kwargs: dict) -> RegionViT:
+    return RegionViT(**{**arch, **kwargs})
 
 
-for _arch in ARCHITECTURES:
-    _register(_arch)
+def _clip_model(arch: dict, kwargs: dict) -> RegionViT:
+    return RegionViT(**{**arch, "num_frames": _CLIP_FRAMES, **kwargs})
+
+
+@register_model(input="image")
+def regionvit_nano_224(**kwargs) -> RegionViT:
+    """RegionViT-nano for 224x224 images (2D)."""
+    return _image_model(_NANO, kwargs)
+
+
+@register_model(input="image")
+def regionvit_tiny_224(**kwargs) -> RegionViT:
+    """RegionViT-Ti for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_TINY, kwargs)
+
+
+@register_model(input="image")
+def regionvit_small_224(**kwargs) -> RegionViT:
+    """RegionViT-S for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_SMALL, kwargs)
+
+
+@register_model(input="image")
+def regionvit_medium_224(**kwargs) -> RegionViT:
+    """RegionViT-M for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_MEDIUM, kwargs)
+
+
+@register_model(input="image")
+def regionvit_base_224(**kwargs) -> RegionViT:
+    """RegionViT-B for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_BASE, kwargs)
+
+
+@register_model(input="image")
+def regionvit_small_w14_224(**kwargs) -> RegionViT:
+    """RegionViT-S with window 14 for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_SMALL_W14, kwargs)
+
+
+@register_model(input="image")
+def regionvit_small_w14_peg_224(**kwargs) -> RegionViT:
+    """RegionViT-S with window 14 and PEG for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_SMALL_W14_PEG, kwargs)
+
+
+@register_model(input="image")
+def regionvit_base_w14_224(**kwargs) -> RegionViT:
+    """RegionViT-B with window 14 for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_BASE_W14, kwargs)
+
+
+@register_model(input="image")
+def regionvit_base_w14_peg_224(**kwargs) -> RegionViT:
+    """RegionViT-B with window 14 and PEG for 224x224 images (2D, the authors' architecture)."""
+    return _image_model(_BASE_W14_PEG, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_nano(**kwargs) -> RegionViT:
+    """RegionViT-nano in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_NANO, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_tiny(**kwargs) -> RegionViT:
+    """RegionViT-Ti in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_TINY, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_small(**kwargs) -> RegionViT:
+    """RegionViT-S in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_SMALL, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_medium(**kwargs) -> RegionViT:
+    """RegionViT-M in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_MEDIUM, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_base(**kwargs) -> RegionViT:
+    """RegionViT-B in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_BASE, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_small_w14(**kwargs) -> RegionViT:
+    """RegionViT-S with window 14 in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_SMALL_W14, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_small_w14_peg(**kwargs) -> RegionViT:
+    """RegionViT-S with window 14 and PEG in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_SMALL_W14_PEG, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_base_w14(**kwargs) -> RegionViT:
+    """RegionViT-B with window 14 in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_BASE_W14, kwargs)
+
+
+@register_model(input="clip", num_frames=_CLIP_FRAMES)
+def regionvit3d_base_w14_peg(**kwargs) -> RegionViT:
+    """RegionViT-B with window 14 and PEG in time: 16 frames, tubelets of 2, regions of 2 local steps."""
+    return _clip_model(_BASE_W14_PEG, kwargs)

@@ -7,13 +7,18 @@ handle for ``scaled_dot_product_attention``, which it would silently count as ze
 from __future__ import annotations
 
 import logging
+import warnings
 from math import prod
 from typing import Any
 
 import torch
-from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.jit_handles import get_shape
 from torch import nn
+
+# fvcore scripts a loss at import; torch now warns about torch.jit.script, which says nothing about us.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
+    from fvcore.nn.jit_handles import get_shape
 
 __all__ = ["count_flops", "count_params", "sdpa_flop_jit"]
 

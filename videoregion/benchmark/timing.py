@@ -1,4 +1,4 @@
-"""Timing and memory helpers for benchmarks: interleaved repeats, medians, peak memory, the matmul peak.
+"""Timing and memory probes for benchmarks: interleaved repeats, medians, peak memory, the matmul peak.
 
 Timings of several workloads are taken round-robin (one measurement of each per round) so that a burst
 of load on a shared machine slows all of them alike instead of one of them entirely.
@@ -94,7 +94,9 @@ def summarize(seconds: Iterable[float]) -> dict[str, float]:
     }
 
 
-def matmul_workload(n: int, device: torch.device | str, dtype: torch.dtype = torch.float32) -> tuple[Callable[[], Any], int]:
+def matmul_workload(
+    n: int, device: torch.device | str, dtype: torch.dtype = torch.float32
+) -> tuple[Callable[[], Any], int]:
     """A dense (n, n) @ (n, n) product and its multiply-adds (n^3).
 
     Multiply-adds, not 2 n^3 operations, because fvcore counts one multiply-add as one FLOP: the ratio
