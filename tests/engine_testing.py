@@ -32,7 +32,9 @@ class TinyVideoNet(nn.Module):
         return 0 if name.startswith(("stem", "time_embed")) else (1 if name.startswith("norm") else 2)
 
 
-def make_batches(num_batches: int, batch_size: int, num_classes: int = 4, *, seed: int = 0, views: int = 1) -> list[dict]:
+def make_batches(
+    num_batches: int, batch_size: int, num_classes: int = 4, *, seed: int = 0, views: int = 1
+) -> list[dict]:
     """Batches shaped like the data pipeline's: uint8 clips (B, 3, 4, 8, 8), labels, video/view indices.
 
     The class is encoded in the clip's mean brightness so a model can learn it.

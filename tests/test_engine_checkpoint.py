@@ -14,7 +14,8 @@ from .engine_testing import TinyVideoNet
 
 
 def state_of(model: torch.nn.Module, epoch: int) -> dict:
-    return {"model": model.state_dict(), "epoch": epoch, "cfg": "MODEL:\n  NAME: tiny\n", "rng": ckpt.capture_rng_state()}
+    return {"model": model.state_dict(), "epoch": epoch, "cfg": "MODEL:\n  NAME: tiny\n",
+            "rng": ckpt.capture_rng_state()}
 
 
 def test_save_keeps_last_n_and_best(tmp_path):

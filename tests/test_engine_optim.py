@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from videoregion.engine.optimizer import build_optimizer, param_groups
-from videoregion.engine.scheduler import WarmupCosineSchedule, warmup_cosine_lr
 from videoregion.engine.precision import Precision
+from videoregion.engine.scheduler import WarmupCosineSchedule, warmup_cosine_lr
 from videoregion.engine.trainer import TrainState, classification_loss, train_one_epoch
 
 from .engine_testing import TinyVideoNet, batch_transform, make_batches
@@ -92,4 +92,5 @@ def test_soft_targets_loss_matches_hard_labels():
     logits = torch.randn(5, 4)
     labels = torch.tensor([0, 1, 2, 3, 1])
     soft = torch.nn.functional.one_hot(labels, 4).float()
-    assert classification_loss(logits, soft).item() == pytest.approx(classification_loss(logits, labels).item(), rel=1e-6)
+    hard_loss = classification_loss(logits, labels).item()
+    assert classification_loss(logits, soft).item() == pytest.approx(hard_loss, rel=1e-6)

@@ -134,7 +134,9 @@ def test_two_gloo_processes_match_one(trained):
 
 def test_missing_dataset_says_how_to_prepare_it(tmp_path):
     cfg = tmp_path / "real.yaml"
-    cfg.write_text(f"DATA:\n  PATH_TO_DATA_DIR: {tmp_path / 'kinetics400'}\nNUM_GPUS: 0\nOUTPUT_DIR: {tmp_path / 'out'}\n")
+    cfg.write_text(
+        f"DATA:\n  PATH_TO_DATA_DIR: {tmp_path / 'kinetics400'}\nNUM_GPUS: 0\nOUTPUT_DIR: {tmp_path / 'out'}\n"
+    )
     proc = run_net(["--cfg", str(cfg)], check=False)
     assert proc.returncode == 1
     assert "kinetics400" in proc.stderr and "README" in proc.stderr

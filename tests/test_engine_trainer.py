@@ -7,9 +7,9 @@ import torch
 from videoregion.engine.checkpoint import CheckpointManager
 from videoregion.engine.ema import ModelEma
 from videoregion.engine.optimizer import build_optimizer, param_groups
+from videoregion.engine.precision import Precision
 from videoregion.engine.scheduler import WarmupCosineSchedule
 from videoregion.engine.stats import StatsWriter, plot_curves, read_stats
-from videoregion.engine.precision import Precision
 from videoregion.engine.trainer import LoopSettings, NonFiniteLossError, TrainState, fit, train_one_epoch
 
 from .engine_testing import TinyVideoNet, batch_transform, make_batches

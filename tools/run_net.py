@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
             with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
                 f.write(cfg.dump())
-            print(f"resolved config (saved to {os.path.join(cfg.OUTPUT_DIR, 'config.yaml')}):\n{cfg.dump()}", flush=True)
+            saved = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+            print(f"resolved config (saved to {saved}):\n{cfg.dump()}", flush=True)
         settings = DistributedSettings(
             num_gpus=cfg.NUM_GPUS, num_shards=cfg.NUM_SHARDS, shard_id=cfg.SHARD_ID, init_method=args.init_method
         )

@@ -55,7 +55,9 @@ def test_cutmix_weight_matches_the_box():
 
 
 def test_train_transform_mixes_deterministically():
-    make = lambda: BatchTransform([0.45] * 3, [0.225] * 3, num_classes=3, mixup=Mixup(), seed=3)
+    def make() -> BatchTransform:
+        return BatchTransform([0.45] * 3, [0.225] * 3, num_classes=3, mixup=Mixup(), seed=3)
+
     data = batch()
     a, ta = make()(data, "cpu")
     b, tb = make()(data, "cpu")

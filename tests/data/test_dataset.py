@@ -13,9 +13,9 @@ from videoregion.data import (
     build_batch_transform,
     build_dataset,
     build_loader,
+    readers,
     set_epoch,
 )
-from videoregion.data import readers
 
 from .test_readers import bad_files
 from .videos import VP9, ramp_frames, write_kinetics, write_video

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from videoregion.data.loader import EpochSampler, SkipReport, WorkerContiguousOrder, DataError
+from videoregion.data.loader import DataError, EpochSampler, SkipReport, WorkerContiguousOrder
 
 
 @pytest.mark.parametrize("n, batch, workers", [(30, 4, 2), (31, 4, 3), (8, 4, 4), (5, 4, 2), (120, 12, 2)])

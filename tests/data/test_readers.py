@@ -7,7 +7,7 @@ import torch
 
 from videoregion.data.readers import READERS, VideoError, open_video, run_with_timeout, scaled_size
 
-from .videos import LOSSLESS, VP9, random_frames, ramp_frames, write_video
+from .videos import LOSSLESS, VP9, ramp_frames, random_frames, write_video
 
 BACKENDS = sorted(READERS)
 
@@ -34,7 +34,9 @@ def test_round_trip_is_bit_exact(lossless, backend):
 
 def test_backends_agree_when_scaling(lossless):
     path, _ = lossless
-    decord_frames, pyav_frames = (open_video(path, b).get_frames([3, 20, 39], short_side=32) for b in ("decord", "pyav"))
+    decord_frames, pyav_frames = (
+        open_video(path, b).get_frames([3, 20, 39], short_side=32) for b in ("decord", "pyav")
+    )
     assert decord_frames.shape == pyav_frames.shape == (3, 32, 43, 3)
     # both scale with swscale's bilinear filter; allow rounding differences only
     assert (decord_frames.float() - pyav_frames.float()).abs().mean() < 2.0
@@ -48,7 +50,8 @@ def test_layouts_and_scaling(lossless, backend):
     assert cthw.shape == (3, 2, 48, 64)
     assert torch.equal(cthw.permute(1, 2, 3, 0), torch.from_numpy(frames[[1, 2]]))
     assert reader.get_frames([1], short_side=24, layout="TCHW").shape == (1, 3, 24, 32)
-    assert torch.equal(reader.get_frames([1, 7], short_side=36), open_video(path, "pyav").get_frames([1, 7], short_side=36))
+    expected = open_video(path, "pyav").get_frames([1, 7], short_side=36)
+    assert torch.equal(reader.get_frames([1, 7], short_side=36), expected)
     with pytest.raises(IndexError, match="outside"):
         reader.get_frames([40])
 

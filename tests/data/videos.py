@@ -45,7 +45,8 @@ def write_kinetics(root: str, num_videos: int = 4, num_frames: int = 40, num_cla
     paths = []
     for i in range(num_videos):
         frames = ramp_frames(num_frames)[:, :, ::-1] if i % 2 else ramp_frames(num_frames)
-        paths.append(write_video(os.path.join(root, "videos", f"{i}.mp4"), np.ascontiguousarray(frames), **(video or H264)))
+        path = os.path.join(root, "videos", f"{i}.mp4")
+        paths.append(write_video(path, np.ascontiguousarray(frames), **(video or H264)))
     lines = "".join(f"videos/{i}.mp4 {i % num_classes}\n" for i in range(num_videos))
     for split in ("train", "val", "test"):
         with open(os.path.join(root, f"{split}.csv"), "w") as f:

@@ -9,7 +9,8 @@ Every mistake (an unknown key, a value of the wrong type, a missing or cyclic ``
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import yaml
 from fvcore.common.config import CfgNode

@@ -59,15 +59,19 @@ _C.DATA.DECODING_BACKEND = "decord"
 _C.DATA.DECODING_THREADS = 1
 # How test views of one video combine: "sum" of softmax scores or "max".
 _C.DATA.ENSEMBLE_METHOD = "sum"
-# Class-name file (one name per line, or json {name: index}), relative to PATH_TO_DATA_DIR; "" looks for classnames.txt / classnames.json / classids.json there, else numbers the MODEL.NUM_CLASSES classes (SSv2 reads its labels json).
+# Class-name file (one name per line, or json {name: index}), relative to PATH_TO_DATA_DIR; "" looks for
+# classnames.txt / classnames.json / classids.json there, else numbers the MODEL.NUM_CLASSES classes
+# (SSv2 reads its labels json).
 _C.DATA.CLASS_NAMES_FILE = ""
-# Train-time spatial sampling: "scale_crop" (short side from TRAIN_JITTER_SCALES, then a random crop) or "random_resized_crop".
+# Train-time spatial sampling: "scale_crop" (short side from TRAIN_JITTER_SCALES, then a random crop) or
+# "random_resized_crop".
 _C.DATA.TRAIN_CROP_MODE = "scale_crop"
 # Area fraction range of the random-resized crop.
 _C.DATA.TRAIN_RRC_SCALE = [0.08, 1.0]
 # Aspect-ratio range (width / height) of the random-resized crop.
 _C.DATA.TRAIN_RRC_RATIO = [0.75, 1.3333]
-# Random horizontal flip in training; ignored, with a warning, for layouts that forbid it (ssv2: its labels say left and right).
+# Random horizontal flip in training; ignored, with a warning, for layouts that forbid it (ssv2: its labels
+# say left and right).
 _C.DATA.RANDOM_FLIP = True
 # Seconds a decoder may take for one clip before the video counts as unreadable (0: no limit).
 _C.DATA.DECODE_TIMEOUT = 30.0

@@ -26,8 +26,8 @@ import csv
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from videoregion.errors import AnnotationError
 
@@ -37,7 +37,6 @@ __all__ = [
     "AnnotationError",
     "VideoRecord",
     "find_class_names_file",
-    "load_annotations",
     "load_kinetics",
     "load_ssv2",
     "read_class_names",

@@ -9,8 +9,8 @@ non-blocking copy); the float conversion, normalisation and mixing run there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -69,7 +69,7 @@ def build_sampler(cfg: CfgNode) -> FrameSampler:
     return get_layout(cfg.DATA.DATASET).sampling.sampler(_sampling_settings(cfg))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_no_flip(dataset: str) -> None:
     logger.warning("DATA.RANDOM_FLIP is on, but the %s layout forbids flipping (a mirror image changes "
                    "its labels): training without flips", dataset)

@@ -8,8 +8,8 @@ clip, or a zero frame rate). tools/check_dataset.py runs it over a split in para
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .readers import ZERO_FPS, VideoError, open_video, run_with_timeout
 

@@ -21,8 +21,9 @@ that means (the dataset skips the video, the Predictor reports it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 

@@ -20,7 +20,7 @@ hands the epoch to the dataset with each index (``(index, epoch)``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

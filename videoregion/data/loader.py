@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
+
 from videoregion.errors import DataError
 
 __all__ = [
@@ -159,7 +160,8 @@ class SkipReport:
         self._file_started = True
 
     def summary(self) -> str:
-        return f"{self.split}: {self.num_skipped} videos skipped, {self.num_failed_reads} of {self.num_reads} reads failed"
+        return (f"{self.split}: {self.num_skipped} videos skipped, "
+                f"{self.num_failed_reads} of {self.num_reads} reads failed")
 
 
 class VideoLoader(DataLoader):

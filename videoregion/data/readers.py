@@ -21,11 +21,13 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Callable, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
+
 from videoregion.errors import ConfigError, VideoError
 
 __all__ = [

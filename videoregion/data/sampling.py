@@ -13,7 +13,7 @@ frames (segments); a short video is never an error.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

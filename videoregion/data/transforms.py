@@ -20,13 +20,14 @@ the removed ``torchvision.transforms.functional_tensor``; nothing here imports i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torchvision.transforms.v2 as T
 import torchvision.transforms.v2.functional as F
 from torchvision import tv_tensors
+
 from videoregion.errors import ConfigError
 
 __all__ = [
@@ -167,7 +168,8 @@ class TrainTransform:
 
     def __post_init__(self):
         if self.crop_mode not in ("scale_crop", "random_resized_crop"):
-            raise ConfigError(f"unknown crop_mode (DATA.TRAIN_CROP_MODE) {self.crop_mode!r}; expected scale_crop or random_resized_crop")
+            raise ConfigError(f"unknown crop_mode (DATA.TRAIN_CROP_MODE) {self.crop_mode!r}; "
+                              "expected scale_crop or random_resized_crop")
 
     def decode_size(self, generator: torch.Generator | None) -> int | None:
         """The short side the decoder should deliver (None: native size)."""
@@ -204,6 +206,8 @@ class TestTransform:
     def decode_size(self, generator: torch.Generator | None = None) -> int:
         return self.crop_size
 
-    def __call__(self, frames: torch.Tensor, generator: torch.Generator | None = None, spatial_view: int = 0) -> torch.Tensor:
+    def __call__(
+        self, frames: torch.Tensor, generator: torch.Generator | None = None, spatial_view: int = 0
+    ) -> torch.Tensor:
         frames = spatial_crop(frames, self.crop_size, spatial_view, self.num_crops)
         return frames.permute(1, 0, 2, 3).contiguous()  # (T, C, H, W) -> (C, T, H, W)

@@ -18,11 +18,15 @@ import functools
 import logging
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from fvcore.common.config import CfgNode
 from torch import nn
+
+from videoregion.errors import ConfigError
+from videoregion.models import build_model, load_pretrained
+from videoregion.models.build import build_eval_model
 
 from .checkpoint import CheckpointManager, checkpoint_to_evaluate
 from .distributed import get_world_size, unwrap_model, wrap_ddp
@@ -32,9 +36,6 @@ from .optimizer import build_optimizer, param_groups
 from .precision import Precision
 from .scheduler import WarmupCosineSchedule
 from .trainer import LoopSettings, TrainState
-from videoregion.errors import ConfigError
-from videoregion.models import build_model, load_pretrained
-from videoregion.models.build import build_eval_model
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def make_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer, iters_per_epo
     per_epoch = steps_per_epoch(cfg, iters_per_epoch)
     lr = scaled_lr(cfg)
     logger.info("LR %.3g (BASE_LR %.3g for %d clips, global batch %d x %d accumulation), %d steps/epoch",
-                lr, cfg.SOLVER.BASE_LR, cfg.SOLVER.BASE_BATCH_SIZE, cfg.TRAIN.BATCH_SIZE, cfg.SOLVER.ACCUM_ITERS, per_epoch)
+                lr, cfg.SOLVER.BASE_LR, cfg.SOLVER.BASE_BATCH_SIZE, cfg.TRAIN.BATCH_SIZE, cfg.SOLVER.ACCUM_ITERS,
+                per_epoch)
     return WarmupCosineSchedule(
         optimizer,
         base_lr=lr,
@@ -128,7 +130,8 @@ def check_num_classes(cfg: CfgNode, dataset, split: str) -> None:
     if dataset.num_classes != cfg.MODEL.NUM_CLASSES:
         raise ConfigError(
             f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES} but the {split} split of "
-            f"{cfg.DATA.PATH_TO_DATA_DIR} has {dataset.num_classes} classes; set MODEL.NUM_CLASSES {dataset.num_classes}"
+            f"{cfg.DATA.PATH_TO_DATA_DIR} has {dataset.num_classes} classes; "
+            f"set MODEL.NUM_CLASSES {dataset.num_classes}"
         )
 
 
@@ -177,7 +180,10 @@ def make_evaluator(cfg: CfgNode, device: torch.device, precision: Precision, *, 
 
 
 def make_test_writer(cfg: CfgNode) -> Callable[..., None]:
-    """``save_test_outputs`` into OUTPUT_DIR (predictions also to TEST.SAVE_RESULTS_PATH): ``(results, metrics, class_names)``."""
+    """``save_test_outputs`` into OUTPUT_DIR (predictions also to TEST.SAVE_RESULTS_PATH).
+
+    Called as ``(results, metrics, class_names)``.
+    """
     return functools.partial(save_test_outputs, cfg.OUTPUT_DIR, results_path=cfg.TEST.SAVE_RESULTS_PATH)
 
 

@@ -74,7 +74,8 @@ def atomic_save(obj: Any, path: str) -> None:
 
 
 def _non_finite_tensors(state_dict: dict) -> list[str]:
-    return [k for k, v in state_dict.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    return [k for k, v in state_dict.items()
+            if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
 
 
 def capture_rng_state() -> dict:
@@ -179,7 +180,7 @@ class CheckpointManager:
 
     def latest_readable(self) -> tuple[str, dict] | None:
         """The newest epoch checkpoint that loads, and its state; unreadable ones are logged and skipped."""
-        for epoch, path in reversed(self.epoch_checkpoints()):
+        for _, path in reversed(self.epoch_checkpoints()):
             try:
                 return path, load_checkpoint(path)
             except CheckpointError as e:

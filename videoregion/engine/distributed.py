@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -93,7 +94,8 @@ def launch(func: Callable[..., Any], settings: DistributedSettings, *args: Any) 
     """
     if launched_by_torchrun():
         local_rank = int(os.environ["LOCAL_RANK"])
-        _init_group(settings.backend, "env://", int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"]), local_rank, settings)
+        world_size, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+        _init_group(settings.backend, "env://", world_size, rank, local_rank, settings)
         _run_and_cleanup(func, local_rank, args)
     elif settings.world_size == 1:
         _run_and_cleanup(func, 0, args, group=False)
@@ -107,7 +109,9 @@ def _spawned(local_rank: int, func: Callable[..., Any], settings: DistributedSet
     _run_and_cleanup(func, local_rank, args)
 
 
-def _init_group(backend: str, init_method: str, world_size: int, rank: int, local_rank: int, settings: DistributedSettings) -> None:
+def _init_group(
+    backend: str, init_method: str, world_size: int, rank: int, local_rank: int, settings: DistributedSettings
+) -> None:
     if settings.num_gpus > 0:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(

@@ -6,6 +6,7 @@ import copy
 
 import torch
 from torch import nn
+
 from videoregion.errors import ConfigError
 
 __all__ = ["ModelEma"]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
-from .distributed import all_gather_objects, all_gather_variable
 from videoregion.errors import ConfigError, DataError
+
+from .distributed import all_gather_objects, all_gather_variable
 
 __all__ = [
     "AGGREGATIONS",
@@ -45,7 +46,9 @@ def first_occurrences(keys: torch.Tensor) -> torch.Tensor:
     return first.sort().values
 
 
-def aggregate_views(scores: torch.Tensor, video_index: torch.Tensor, method: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:
+def aggregate_views(
+    scores: torch.Tensor, video_index: torch.Tensor, method: str = "sum"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Combine view scores (N, K) into per-video scores.
 
     Returns ``(videos (V,), video_scores (V, K))`` with ``videos`` the sorted distinct video indices;
@@ -116,7 +119,10 @@ class ViewCollector:
     keys: list[torch.Tensor] = field(default_factory=list)  # (B, 3): video, view, label
     paths: dict[int, str] = field(default_factory=dict)
 
-    def add(self, probs: torch.Tensor, video_index: torch.Tensor, view_index: torch.Tensor, labels: torch.Tensor, paths: Sequence[str]) -> None:
+    def add(
+        self, probs: torch.Tensor, video_index: torch.Tensor, view_index: torch.Tensor, labels: torch.Tensor,
+        paths: Sequence[str],
+    ) -> None:
         self.scores.append(probs.detach().float().cpu())
         self.keys.append(torch.stack([video_index.cpu().long(), view_index.cpu().long(), labels.cpu().long()], dim=1))
         for v, p in zip(video_index.tolist(), paths):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
+
 from videoregion.errors import ConfigError
 
 logger = logging.getLogger(__name__)

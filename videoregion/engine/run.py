@@ -13,15 +13,14 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 
 from videoregion.data import build_batch_transform, build_dataset, build_loader, set_epoch
-from videoregion.errors import ConfigError
 from videoregion.synthetic.build import ensure_dataset
 
 from . import build

@@ -11,13 +11,16 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
+
+from videoregion.data.batch import BatchTransform
+from videoregion.errors import NonFiniteLossError
 
 from .checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from .distributed import all_reduce_mean, barrier, get_world_size, unwrap_model
@@ -25,8 +28,6 @@ from .ema import ModelEma
 from .precision import Precision
 from .scheduler import WarmupCosineSchedule
 from .stats import StatsWriter
-from videoregion.data.batch import BatchTransform
-from videoregion.errors import NonFiniteLossError
 
 logger = logging.getLogger(__name__)
 

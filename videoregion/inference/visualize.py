@@ -21,9 +21,9 @@ import torch
 from tqdm import tqdm
 
 from videoregion.data.readers import VideoReader, scaled_size
+from videoregion.errors import ConfigError, OutputError
 
 from .predictor import Label, Prediction
-from videoregion.errors import ConfigError, OutputError
 
 __all__ = ["ENCODERS", "format_table", "plot_timeline", "render_panel", "write_annotated_video"]
 

@@ -16,6 +16,7 @@ import re
 
 import torch
 from torch import nn
+
 from videoregion.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ _AUTHORS_KEYS: list[tuple[str, str]] = [
     (r"(norm|head)\.(weight|bias)", r"\1.\2"),
 ]
 _AUTHORS_BLOCK = re.compile(r"layers\.(\d+)\.block\.(\d+)\.(norm0|norm1|norm2|attn|mlp)\.(.+)")
-_AUTHORS_BLOCK_PARTS = {"norm0": "norm_region", "norm1": "norm_local", "norm2": "norm_mlp", "attn": "attn", "mlp": "mlp"}
+_AUTHORS_BLOCK_PARTS = {
+    "norm0": "norm_region", "norm1": "norm_local", "norm2": "norm_mlp", "attn": "attn", "mlp": "mlp",
+}
 _AUTHORS_DUPLICATE = re.compile(r"layers\.(\d+)\.block\.0\.proj_cls\.(.+)")
 
 
@@ -151,7 +154,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (truncated, corrupt or not a safe pickle: torch raises many kinds)
+    except Exception as e:  # truncated, corrupt or not a safe pickle: torch raises many kinds
         reason = (str(e).splitlines() or [""])[0]  # an empty file raises an error with an empty message
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {reason})") from None
     if not isinstance(obj, dict):

@@ -7,7 +7,8 @@ import json
 import logging
 import multiprocessing
 import os
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
