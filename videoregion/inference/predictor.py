@@ -2,7 +2,7 @@
 
     predictor = build_predictor(cfg, "checkpoint_best.pyth")   # videoregion.inference.build
     prediction = predictor.predict("video.mp4", progress=True)
-    prediction.video_topk          # [Label("move_right", 7, 0.81), ...]
+    prediction.video_topk          # [Label("move_right", 0, 0.998), ...]
     prediction.window_topk[3]      # the same for window 3 (prediction.windows[3].start, .end)
 
 The data pipeline's clip reader (:class:`~videoregion.data.clips.ClipReader`, the test dataset's)
