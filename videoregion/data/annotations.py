@@ -45,6 +45,7 @@ __all__ = [
     "read_ssv2_json",
     "read_ssv2_labels",
     "write_class_names",
+    "write_json",
     "write_kinetics_csv",
     "write_ssv2_json",
 ]
@@ -290,7 +291,8 @@ def _ssv2_split_file(data_dir: str, split: str) -> str:
 
 
 # ----------------------------------------------------------------------------- writers
-def _write_json(path: str, obj) -> None:
+def write_json(path: str, obj) -> None:
+    """``obj`` as the annotation writers write json: indent 1, a final newline."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=1)
         f.write("\n")
@@ -298,7 +300,7 @@ def _write_json(path: str, obj) -> None:
 
 def write_class_names(path: str, class_names: Sequence[str]) -> None:
     """A json class-name file {name: index}, as :func:`read_class_names` reads it."""
-    _write_json(path, {name: i for i, name in enumerate(class_names)})
+    write_json(path, {name: i for i, name in enumerate(class_names)})
 
 
 def write_kinetics_csv(data_dir: str, classes: Sequence[AnnotatedClass],
@@ -317,7 +319,7 @@ def write_ssv2_json(data_dir: str, classes: Sequence[AnnotatedClass],
     file keeps each entry's template (its label).
     """
     labels = {_template_key(c.template): str(i) for i, c in enumerate(classes)}
-    _write_json(os.path.join(data_dir, SSV2_LABELS), labels)
+    write_json(os.path.join(data_dir, SSV2_LABELS), labels)
     for split, videos in splits.items():
         entries = []
         for video in videos:
@@ -325,5 +327,5 @@ def write_ssv2_json(data_dir: str, classes: Sequence[AnnotatedClass],
             text = template.replace("[something]", video.thing)
             entries.append({"id": os.path.splitext(video.path)[0], "label": text[0].lower() + text[1:],
                             "template": template, "placeholders": [video.thing]})
-        _write_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), entries)
+        write_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), entries)
 

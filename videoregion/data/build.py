@@ -60,7 +60,8 @@ def _sampling_settings(cfg: CfgNode) -> SamplingSettings:
 
 
 def build_clip_frames(cfg: CfgNode) -> Callable[[float], float]:
-    """``fps -> frames one clip spans`` for the configured dataset layout (used by the dataset check)."""
+    """``fps -> frames one clip spans`` for the configured dataset layout (the dataset check's minimum
+    length, the demo's default window)."""
     return get_layout(cfg.DATA.DATASET).sampling.clip_frames(_sampling_settings(cfg))
 
 

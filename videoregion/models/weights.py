@@ -168,6 +168,11 @@ def _state_dict(obj: object, source: str, what: str) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _model_state_dict(checkpoint: dict, source: str) -> dict[str, torch.Tensor]:
+    """The model weights of a checkpoint: ``{"model": state_dict, ...}`` or a bare state dict."""
+    return _state_dict(checkpoint.get("model", checkpoint), source, "a state dict or a dict with a 'model' state dict")
+
+
 def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str, new_head: bool = True) -> None:
     """Load ``state_dict`` into ``model`` strictly, adapted by :func:`checkpoint_filter_fn`.
 
@@ -197,9 +202,7 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     a head of another size is re-initialised (logged). Errors as :func:`load_weights`.
     """
     path = os.fspath(path)
-    obj = load_checkpoint(path)
-    state_dict = _state_dict(obj.get("model", obj), path, "a state dict or a dict with a 'model' state dict")
-    load_weights(model, state_dict, source=path)
+    load_weights(model, _model_state_dict(load_checkpoint(path), path), source=path)
 
 
 def load_eval_weights(model: nn.Module, checkpoint: dict, *, source: str, use_ema: bool) -> None:
@@ -215,8 +218,7 @@ def load_eval_weights(model: nn.Module, checkpoint: dict, *, source: str, use_em
     else:
         if use_ema:
             log.warning("%s has no EMA weights; evaluating its model weights", source)
-        state_dict = _state_dict(checkpoint.get("model", checkpoint), source,
-                                 "a state dict or a dict with a 'model' state dict")
+        state_dict = _model_state_dict(checkpoint, source)
         which = ""
     load_weights(model, state_dict, source=source, new_head=False)
     log.info("loaded %s%s", which, source)

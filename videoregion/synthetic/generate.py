@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from videoregion.data.annotations import AnnotatedClass, AnnotatedVideo, write_class_names
+from videoregion.data.annotations import AnnotatedClass, AnnotatedVideo, write_class_names, write_json
 from videoregion.data.layouts import LAYOUTS
 from videoregion.errors import ConfigError
 
@@ -90,12 +90,6 @@ def _pool(workers: int):
         yield pool
 
 
-def _write_json(path: str, obj) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-
-
 def generate_dataset(
     out_dir: str,
     fmt: str = "kinetics",
@@ -161,7 +155,7 @@ def generate_dataset(
                "videos_per_class": videos_per_class,
                "class_names": names, "num_videos": {k: len(v) for k, v in videos.items()},
                "size": size, "num_frames": num_frames, "fps": fps, "crf": crf}
-    _write_json(os.path.join(out_dir, "synthetic.json"), summary)
+    write_json(os.path.join(out_dir, "synthetic.json"), summary)
     logger.info("wrote synthetic %s dataset to %s: %s", fmt, out_dir, summary["num_videos"])
     return summary
 
