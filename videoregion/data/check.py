@@ -3,7 +3,8 @@
 :func:`check_video` opens a video with the run's backend, decodes its first, middle and last
 frames, and sorts it into ``ok``, ``unreadable`` (any :class:`~.readers.VideoError`: missing,
 empty, not a video, truncated, no frames, a stalled decoder) or ``suspicious`` (shorter than one
-clip, or a zero frame rate). tools/check_dataset.py runs it over a split in parallel.
+clip, a zero frame rate, or a file that plays but is damaged, e.g. truncated: see
+:attr:`~.timeline.Timeline.problems`). tools/check_dataset.py runs it over a split in parallel.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ def check_video(
         reader = open_video(path, backend=backend, threads=threads)
         n = reader.num_frames
         reader.get_frames(sorted({0, n // 2, n - 1}))
-        return reader.num_frames, reader.fps
+        return reader.num_frames, reader.fps, reader.timeline.problems
 
     try:
-        num_frames, fps = run_with_timeout(probe, timeout, path)
+        num_frames, fps, problems = run_with_timeout(probe, timeout, path)
     except VideoError as e:
         return VideoCheck(path, "suspicious" if e.reason == ZERO_FPS else "unreadable", e.reason)
+    if problems:
+        return VideoCheck(path, "suspicious", "; ".join(problems), num_frames, fps)
     needed = min_frames(fps)
     if num_frames < needed:
         return VideoCheck(path, "suspicious", f"too short: {num_frames} frames, a clip spans {needed:.0f}",

@@ -1,41 +1,51 @@
 """Video decoding behind one small interface: open a file, ask for frames at given indices.
 
     reader = open_video("clip.mp4", backend="decord", threads=1)
-    frames = reader.get_frames([0, 4, 8], short_side=256)  # (3, 256, W', 3) uint8
+    frames = reader.get_frames([0, 4, 8], short_side=256)  # (3, 256, W', 3) uint8, as displayed
 
-Two backends sit in :data:`READERS`: ``decord`` (the default; fast seeking and batched reads) and
-``pyav``. Both index frames the same way (0 = first frame in presentation order) and return the
-same pixels for the same indices on a lossless video (tests check it). Only the frames a clip needs
-are converted to RGB, and ``short_side`` scales them inside the decoder's colour conversion
-(swscale) instead of converting full-size frames and resizing them afterwards.
+Three backends sit in :data:`READERS`: ``decord`` (the default; fast seeking and batched reads),
+``pyav`` and ``torchcodec`` (PyTorch's decoder; an optional extra that needs FFmpeg's shared
+libraries). They follow one rule, the file's :class:`~.timeline.Timeline`: frame ``i`` is the
+picture a player shows at ``(i + 0.5) / fps`` seconds, so the frame count, the duration and the
+picture behind every index are the same whichever backend reads the file (also for variable frame
+rates and AVI files with dropped frames), and frames come out as displayed (rotation metadata
+applied). A backend only delivers stored pictures by their rank in presentation order; one that
+numbers a file's pictures differently from its timeline (decord on some AVI files) hands that
+file to PyAV. Only the frames a clip needs are converted to RGB, and ``short_side`` scales them
+inside the decoder's colour conversion (swscale) instead of after it.
 
-Every failure to read a file (missing, empty, not a video, truncated, no frames, a decoder error)
-is a :class:`VideoError` whose message names the file and the reason, so one place in the dataset
-can skip the video and report why. A stalled decoder is handled by :func:`run_with_timeout`.
+Every failure to read a file (missing, empty, not a video, no video stream, truncated, no frames,
+a decoder error) is a :class:`VideoError` whose message names the file and the reason, so one
+place in the dataset can skip the video and report why. A damaged stream is read as far as it
+decodes: a picture that does not decode is replaced by the nearest one that does (what a player
+holds on screen), with one warning per file naming the pictures. A stalled decoder is handled by
+:func:`run_with_timeout`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from typing import Protocol, TypeVar
 
+import av
 import numpy as np
 import torch
 
 from videoregion.errors import ConfigError, VideoError
 
+from .timeline import ZERO_FPS, Timeline, probe, short_message
+
 __all__ = [
     "READERS",
-    "VideoError",
-    "VideoReader",
+    "ZERO_FPS",
     "DecordReader",
     "PyAVReader",
+    "TorchcodecReader",
+    "VideoError",
+    "VideoReader",
     "open_video",
     "run_with_timeout",
     "scaled_size",
@@ -44,13 +54,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("THWC", "TCHW", "CTHW")
-ZERO_FPS = "zero frame rate"
+TORCHCODEC_MISSING = ("DATA.DECODING_BACKEND torchcodec needs torchcodec and FFmpeg's shared libraries: "
+                      "pip install -e \".[torchcodec]\" and apt-get install ffmpeg (see the README)")
 
 
 class VideoReader(Protocol):
     """What every backend offers. ``num_frames`` > 0 and ``fps`` > 0 once opened."""
 
     path: str
+    timeline: Timeline
     num_frames: int
     fps: float
 
@@ -58,10 +70,14 @@ class VideoReader(Protocol):
     def duration(self) -> float:
         """Length in seconds (``num_frames / fps``)."""
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """Displayed (height, width) at the native size."""
+
     def get_frames(
         self, indices: Sequence[int], short_side: int | None = None, layout: str = "THWC"
     ) -> torch.Tensor:
-        """uint8 frames at ``indices`` (T, H, W, C) (or the given layout), short side scaled."""
+        """uint8 frames at ``indices`` (T, H, W, C) (or the given layout), as displayed, short side scaled."""
 
 
 def scaled_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
@@ -71,29 +87,6 @@ def scaled_size(height: int, width: int, short_side: int | None) -> tuple[int, i
     if height <= width:
         return short_side, max(1, round(width * short_side / height))
     return max(1, round(height * short_side / width)), short_side
-
-
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise VideoError(path, "missing file")
-    if os.path.isdir(path):
-        raise VideoError(path, "a directory, not a video file")
-    if os.path.getsize(path) == 0:
-        raise VideoError(path, "empty file (0 bytes)")
-
-
-def _check_indices(reader: VideoReader, indices: Sequence[int]) -> list[int]:
-    indices = [int(i) for i in indices]
-    if not indices:
-        raise ValueError("no frame indices requested")
-    bad = [i for i in indices if not 0 <= i < reader.num_frames]
-    if bad:
-        raise IndexError(f"{reader.path}: frame indices {bad[:5]} outside [0, {reader.num_frames})")
-    return indices
-
-
-def _bad_rate(fps: float) -> str:
-    return ZERO_FPS if fps == 0 else f"invalid frame rate {fps}"
 
 
 def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
@@ -107,39 +100,27 @@ def _to_layout(frames: torch.Tensor, layout: str) -> torch.Tensor:
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
-def _short_message(error: BaseException) -> str:
-    """One line for a report: the last line of the message (decord's C++ traces end with it)."""
-    reason = getattr(error, "strerror", None)
-    if isinstance(reason, str) and reason:  # PyAV: "[Errno N] reason: 'path'" (the path is named already)
-        return reason
-    text = str(error).strip().splitlines()
-    # decord prefixes its messages with a timestamp and a source location; keep the message.
-    line = text[-1] if text else type(error).__name__
-    return line.split(": ", 1)[-1] if line.startswith("[") else line
+def _nearest_decoded(ordinal: int, found: dict[int, np.ndarray]) -> int:
+    """``ordinal`` if it decoded, else the last decoded picture before it (else the first one after)."""
+    if ordinal in found:
+        return ordinal
+    earlier = [k for k in found if k < ordinal]
+    return max(earlier) if earlier else min(found)
 
 
-# ----------------------------------------------------------------------------- decord
-class DecordReader:
-    """decord.VideoReader, opened at the scaled size (decord scales only when it opens a file).
+_warned: set = set()  # (files, (file, "damaged")) warned about once per process
 
-    decord does not report the frame size, so the native size is read from the container header
-    with PyAV once per file and process (:func:`_native_size`). Pass the short side to
-    :func:`open_video` to open once at the right size; ``get_frames`` with another short side
-    opens a second reader.
-    """
+
+class _TimelineReader:
+    """The rule every backend shares: indices -> stored pictures (:class:`~.timeline.Timeline`),
+    pictures -> frames. A backend implements :meth:`_pictures`."""
 
     def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
-        _check_file(path)
+        self.timeline = probe(path)
         self.path = path
+        self.num_frames = self.timeline.num_frames
+        self.fps = self.timeline.fps
         self._threads = threads
-        self._readers: dict[tuple[int, int] | None, object] = {}
-        first = self._reader_for(short_side)
-        self.num_frames = len(first)
-        self.fps = float(first.get_avg_fps())
-        if self.num_frames <= 0:
-            raise VideoError(path, "no frames")
-        if not self.fps > 0 or not math.isfinite(self.fps):
-            raise VideoError(path, _bad_rate(self.fps))
 
     @property
     def duration(self) -> float:
@@ -147,121 +128,67 @@ class DecordReader:
 
     @property
     def size(self) -> tuple[int, int]:
-        """Native (height, width)."""
-        return _native_size(self.path, os.stat(self.path).st_mtime_ns)
-
-    def _target(self, short_side: int | None) -> tuple[int, int] | None:
-        """(height, width) to open at, None for the native size."""
-        if short_side is None:
-            return None
-        target = scaled_size(*self.size, short_side)
-        return None if target == self.size else target
-
-    def _reader_for(self, short_side: int | None):
-        import decord
-
-        target = self._target(short_side)
-        if target not in self._readers:
-            height, width = target or (-1, -1)
-            try:
-                self._readers[target] = decord.VideoReader(
-                    self.path, ctx=decord.cpu(0), width=width, height=height, num_threads=self._threads
-                )
-            except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
-                if "cannot find video stream" in str(e):
-                    raise VideoError(self.path, "no video stream") from None
-                raise VideoError(self.path, f"cannot open: {_short_message(e)}") from None
-        return self._readers[target]
+        return self.timeline.size
 
     def get_frames(
         self, indices: Sequence[int], short_side: int | None = None, layout: str = "THWC"
     ) -> torch.Tensor:
-        indices = _check_indices(self, indices)
+        indices = [int(i) for i in indices]
+        if not indices:
+            raise ValueError("no frame indices requested")
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise IndexError(f"{self.path}: frame indices {bad[:5]} outside [0, {self.num_frames})")
+        ordinals = self.timeline.stored_frames(indices)
+        wanted = np.unique(ordinals)
+        height, width = scaled_size(*self.size, short_side)
         try:
-            frames = _as_numpy(self._reader_for(short_side).get_batch(indices))
+            found = self._pictures(wanted, height, width)
         except VideoError:
             raise
-        except Exception as e:
-            if "DECORDArrayCopyFromTo" not in str(e):
-                raise VideoError(self.path, f"decoding failed: {_short_message(e)}") from None
-            # decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 ...): PyAV numbers the
-            # frames the same way and scales with the same swscale filter.
-            return PyAVReader(self.path, threads=self._threads).get_frames(indices, short_side, layout)
+        except Exception as e:  # whatever the decoding library raises, as one line naming the file
+            raise VideoError(self.path, f"decoding failed: {short_message(e)}") from None
+        if not found:
+            raise VideoError(self.path, "no frames decoded")
+        if self.timeline.problems and self.path not in _warned:
+            _warned.add(self.path)
+            logger.warning("%s: %s", self.path, "; ".join(self.timeline.problems))
+        missing = [int(k) for k in wanted if k not in found]
+        if missing and (self.path, "damaged") not in _warned:
+            _warned.add((self.path, "damaged"))
+            logger.warning("%s: damaged stream: %d of the pictures asked for did not decode (ordinals %s); "
+                           "showing the nearest decoded picture instead", self.path, len(missing), missing[:8])
+        frames = np.stack([found[_nearest_decoded(int(k), found)] for k in ordinals])
         return _to_layout(torch.from_numpy(frames), layout)
 
+    def _pictures(self, ordinals: np.ndarray, height: int, width: int) -> dict[int, np.ndarray]:
+        """{ordinal: (height, width, 3) uint8 as displayed} for the sorted ``ordinals`` that decode."""
+        raise NotImplementedError
 
-def _as_numpy(batch) -> np.ndarray:
-    """decord's output as numpy, whichever global bridge is set (pytorchvideo sets "torch")."""
-    return batch.numpy() if isinstance(batch, torch.Tensor) else batch.asnumpy()
 
-
-@functools.lru_cache(maxsize=65536)
-def _native_size(path: str, mtime_ns: int) -> tuple[int, int]:
-    """(height, width) from the container header; cached per (path, modification time)."""
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            return stream.codec_context.height, stream.codec_context.width
-    except Exception as e:
-        raise VideoError(path, f"cannot read the frame size: {_short_message(e)}") from None
+def _rotate(picture: np.ndarray, rotation: int) -> np.ndarray:
+    """A stored (H, W, 3) picture as displayed (``rotation`` degrees counter-clockwise)."""
+    return np.ascontiguousarray(np.rot90(picture, k=rotation // 90)) if rotation else picture
 
 
 # ----------------------------------------------------------------------------- pyav
-class PyAVReader:
-    """PyAV: seek to the key frame before the first wanted frame, decode on to the last one.
+class PyAVReader(_TimelineReader):
+    """PyAV: seek to the key frame before the first wanted picture, decode on to the last one.
 
-    A frame's index comes from its timestamp (``round((pts - start) * fps)``), which is how
-    decord numbers frames too for constant-rate video. Requested frames past the last one that
-    decodes (headers that overstate the length) repeat the last decoded frame.
+    Decoded pictures are placed by their timestamp (by their order after the last placed one when
+    the decoder gives none). A packet that fails to decode is skipped; when the seek lands after the
+    first wanted picture (a broken index, a damaged key frame) the file is decoded from its start.
     """
 
     def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
-        import av  # (PyAV scales any frame on conversion: ``short_side`` needs no preparation)
-
-        _check_file(path)
-        self.path = path
+        super().__init__(path, threads, short_side)
         try:
             self._container = av.open(path)
         except Exception as e:
-            raise VideoError(path, f"cannot open: {_short_message(e)}") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise VideoError(path, "no video stream")
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        self._stream = stream
-        rate = stream.average_rate or stream.guessed_rate
-        self.fps = float(rate) if rate else 0.0
-        if not self.fps > 0 or not math.isfinite(self.fps):
-            self.close()
-            raise VideoError(path, _bad_rate(self.fps))
-        self._time_base = stream.time_base or Fraction(1, 1)
-        self._start = stream.start_time or 0
-        self.num_frames = stream.frames or self._frames_from_duration()
-        if self.num_frames <= 0:
-            self.close()
-            raise VideoError(path, "no frames")
-
-    def _frames_from_duration(self) -> int:
-        stream = self._stream
-        if stream.duration:
-            seconds = float(stream.duration * self._time_base)
-        elif self._container.duration:
-            seconds = self._container.duration / 1_000_000  # av.time_base
-        else:
-            return 0
-        return int(round(seconds * self.fps))
-
-    @property
-    def duration(self) -> float:
-        return self.num_frames / self.fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._stream.codec_context.height, self._stream.codec_context.width
+            raise VideoError(path, f"cannot open: {short_message(e)}") from None
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._stream.thread_count = threads
 
     def close(self) -> None:
         self._container.close()
@@ -272,64 +199,191 @@ class PyAVReader:
         except Exception:
             pass
 
-    def _index(self, pts: int) -> int:
-        return int(round(float((pts - self._start) * self._time_base) * self.fps))
+    def _pictures(self, ordinals: np.ndarray, height: int, width: int) -> dict[int, np.ndarray]:
+        rotation = self.timeline.rotation
+        stored = (width, height) if rotation % 180 else (height, width)
+        first, last = int(ordinals[0]), int(ordinals[-1])
+        wanted = set(ordinals.tolist())
+        found = self._decode(int(self.timeline.pts[first]), wanted, last, *stored)
+        if first not in found and min(found, default=last + 1) > first:
+            found.update(self._decode(None, wanted - set(found), last, *stored))
+        return {k: _rotate(picture, rotation) for k, picture in found.items()}
 
-    def _seek_pts(self, index: int) -> int:
-        return self._start + int(math.floor(index / self.fps / self._time_base))
-
-    def get_frames(
-        self, indices: Sequence[int], short_side: int | None = None, layout: str = "THWC"
-    ) -> torch.Tensor:
-        indices = _check_indices(self, indices)
-        height, width = scaled_size(*self.size, short_side)
-        try:
-            found = self._decode_range(min(indices), max(indices), set(indices), height, width)
-            if min(indices) not in found and min(found, default=0) > min(indices):
-                # The seek landed after the first wanted frame (broken index): start over from 0.
-                found = self._decode_range(0, max(indices), set(indices), height, width, seek=False)
-        except Exception as e:
-            raise VideoError(self.path, f"decoding failed: {_short_message(e)}") from None
-        if not found:
-            raise VideoError(self.path, "no frames decoded")
-        frames = np.stack([found[_nearest_decoded(i, found)] for i in indices])
-        return _to_layout(torch.from_numpy(frames), layout)
-
-    def _decode_range(
-        self, first: int, last: int, wanted: set[int], height: int, width: int, seek: bool = True
-    ) -> dict[int, np.ndarray]:
-        """{index: (H, W, 3) uint8} for the wanted frames in [first, last] that decode."""
-        self._container.seek(self._seek_pts(first) if seek else self._start, stream=self._stream,
-                             backward=True, any_frame=False)
+    def _decode(self, seek_pts: int | None, wanted: set[int], last: int, height: int,
+                width: int) -> dict[int, np.ndarray]:
+        """{ordinal: stored picture} for the wanted pictures that decode, from ``seek_pts`` (None: the start)."""
+        if seek_pts is None:
+            self._container.seek(0)
+        else:
+            self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
         found: dict[int, np.ndarray] = {}
-        for frame in self._container.decode(self._stream):
-            if frame.pts is None:
-                continue
-            index = self._index(frame.pts)
-            if index in wanted:
-                found[index] = frame.to_ndarray(format="rgb24", width=width, height=height)
-            if index >= last:
-                break
+        previous = None
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                continue  # a damaged packet: decode on from the next one
+            for frame in frames:
+                if frame.pts is not None:
+                    ordinal = self.timeline.ordinal_of(frame.pts)
+                elif previous is not None:
+                    ordinal = previous + 1
+                else:
+                    continue
+                previous = ordinal
+                if ordinal in wanted and ordinal not in found:
+                    found[ordinal] = frame.to_ndarray(format="rgb24", width=width, height=height)
+                if ordinal >= last:
+                    return found
         return found
 
 
-def _nearest_decoded(index: int, found: dict[int, np.ndarray]) -> int:
-    """``index`` if it decoded, else the last decoded frame before it (else the first one)."""
-    if index in found:
-        return index
-    earlier = [k for k in found if k < index]
-    return max(earlier) if earlier else min(found)
+# ----------------------------------------------------------------------------- decord
+class DecordReader(_TimelineReader):
+    """decord.VideoReader, opened at the scaled size (decord scales only when it opens a file).
+
+    decord applies the rotation itself and numbers pictures in presentation order; a file where its
+    pictures' timestamps differ from the timeline's is read by PyAV instead (logged once), as are
+    frame widths decord 0.6 cannot copy (16, 24, 48, ...). Pass the short side to
+    :func:`open_video` to open once at the right size; another short side opens a second reader.
+    """
+
+    def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
+        super().__init__(path, threads, short_side)
+        self._readers: dict[tuple[int, int] | None, object] = {}
+        self._fallback: PyAVReader | None = None
+        try:
+            reader = self._reader_for(scaled_size(*self.size, short_side))
+        except VideoError as e:  # the file plays (its timeline was read), decord cannot open it
+            logger.info("%s: decord %s; reading it with PyAV", path, e.reason)
+            self._fallback = PyAVReader(path, threads)
+            return
+        if not self._agrees(reader):
+            logger.info("%s: decord numbers this file's pictures differently from their timestamps; "
+                        "reading it with PyAV", path)
+            self._fallback = PyAVReader(path, threads)
+
+    def _agrees(self, reader) -> bool:
+        """Whether decord's pictures are the timeline's: as many, at the same times from the first
+        (decord reports missing timestamps, as in AVI files with B-frames, as huge negative numbers)."""
+        timeline = self.timeline
+        if len(reader) != timeline.num_stored:
+            return False
+        starts = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].astype(np.float64)
+        if np.any(starts < 0):
+            return False
+        gaps = np.diff(timeline.times)
+        tolerance = 0.5 * float(gaps.min()) if len(gaps) else 0.5 / self.fps
+        return bool(np.all(np.abs((starts - starts[0]) - timeline.times) < tolerance))
+
+    def _reader_for(self, size: tuple[int, int]):
+        import decord
+
+        target = None if size == self.size else size
+        if target not in self._readers:
+            height, width = target or (-1, -1)  # decord takes the displayed (rotated) size
+            try:
+                self._readers[target] = decord.VideoReader(
+                    self.path, ctx=decord.cpu(0), width=width, height=height, num_threads=self._threads
+                )
+            except Exception as e:  # decord raises RuntimeError or DECORDError with a C++ trace
+                if "cannot find video stream" in str(e):
+                    raise VideoError(self.path, "no video stream") from None
+                raise VideoError(self.path, f"cannot open: {short_message(e)}") from None
+        return self._readers[target]
+
+    def _pictures(self, ordinals: np.ndarray, height: int, width: int) -> dict[int, np.ndarray]:
+        if self._fallback is not None:
+            return self._fallback._pictures(ordinals, height, width)
+        try:
+            batch = self._reader_for((height, width)).get_batch(ordinals.tolist())
+        except VideoError:
+            raise
+        except Exception as e:
+            if "DECORDArrayCopyFromTo" not in str(e):
+                raise
+            # decord 0.6 cannot copy frames of some widths (16, 24, 48, 72 ...): PyAV reads the same pictures.
+            self._fallback = PyAVReader(self.path, self._threads)
+            return self._fallback._pictures(ordinals, height, width)
+        # (a torch tensor when a torch bridge is set, as pytorchvideo does)
+        pictures = batch.numpy() if isinstance(batch, torch.Tensor) else batch.asnumpy()
+        return dict(zip(ordinals.tolist(), pictures))
+
+
+# ----------------------------------------------------------------------------- torchcodec
+class TorchcodecReader(_TimelineReader):
+    """torchcodec's VideoDecoder in exact seek mode: pictures by their rank in presentation order,
+    rotated and scaled by FFmpeg (a Resize decoder transform) as they are converted.
+
+    A picture torchcodec cannot deliver (a damaged stream) is left out and replaced like any other
+    picture that does not decode.
+    """
+
+    def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
+        super().__init__(path, threads, short_side)
+        try:
+            from torchcodec.decoders import VideoDecoder
+            from torchcodec.transforms import Resize
+        except (ImportError, OSError, RuntimeError):  # not installed, or FFmpeg's libraries missing
+            raise ConfigError(TORCHCODEC_MISSING) from None
+        self._decoder_class, self._resize = VideoDecoder, Resize
+        self._decoders: dict[tuple[int, int], object] = {}
+        self._fallback: PyAVReader | None = None  # reads the pictures torchcodec cannot
+        self._pyav_only = False
+        decoder = self._decoder_for(scaled_size(*self.size, short_side))
+        if len(decoder) != self.timeline.num_stored:
+            logger.info("%s: torchcodec counts %d pictures where the stream holds %d; reading it with PyAV",
+                        path, len(decoder), self.timeline.num_stored)
+            self._pyav_only = True
+            self._fallback = PyAVReader(path, threads)
+
+    def _decoder_for(self, size: tuple[int, int]):
+        if size not in self._decoders:
+            transforms = None if size == self.size else [self._resize(size)]
+            try:
+                self._decoders[size] = self._decoder_class(
+                    self.path, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=self._threads,
+                    transforms=transforms)
+            except Exception as e:
+                raise VideoError(self.path, f"cannot open: {short_message(e)}") from None
+        return self._decoders[size]
+
+    def _pictures(self, ordinals: np.ndarray, height: int, width: int) -> dict[int, np.ndarray]:
+        if self._pyav_only:
+            return self._fallback._pictures(ordinals, height, width)
+        decoder = self._decoder_for((height, width))
+        try:
+            batch = decoder.get_frames_at(ordinals.tolist()).data
+            return dict(zip(ordinals.tolist(), batch.numpy()))
+        except RuntimeError:
+            pass
+        # torchcodec fails a whole request on one picture it cannot deliver (the last pictures of some
+        # files): take the others one by one and ask PyAV for the rest.
+        found = {}
+        for k in ordinals.tolist():
+            try:
+                found[k] = decoder.get_frame_at(k).data.numpy()
+            except RuntimeError:
+                continue
+        missing = np.array(sorted(set(ordinals.tolist()) - set(found)), dtype=np.int64)
+        if len(missing):
+            if self._fallback is None:
+                self._fallback = PyAVReader(self.path, self._threads)
+            found.update(self._fallback._pictures(missing, height, width))
+        return found
 
 
 # ----------------------------------------------------------------------------- registry
-READERS: dict[str, Callable[..., VideoReader]] = {"decord": DecordReader, "pyav": PyAVReader}
+READERS: dict[str, Callable[..., VideoReader]] = {
+    "decord": DecordReader, "pyav": PyAVReader, "torchcodec": TorchcodecReader,
+}
 
 
 def open_video(path: str, backend: str = "decord", threads: int = 1, short_side: int | None = None) -> VideoReader:
     """Open ``path`` with a registered backend; a :class:`VideoError` when it cannot be read.
 
     ``short_side``: the short side later ``get_frames`` calls will ask for, so that a backend
-    that scales only when it opens a file (decord) opens it once, at that size.
+    that scales only when it opens a file (decord, torchcodec) opens it once, at that size.
     """
     if backend not in READERS:
         raise ConfigError(f"unknown decoding backend {backend!r}; registered: {sorted(READERS)}")
