@@ -66,7 +66,8 @@ def test_folder_skips_files_that_are_not_videos_with_one_warning(folder, caplog)
 
 
 @pytest.mark.parametrize("setup, split, where, problem", [
-    (lambda r: touch(r / "val/swim/x.mp4"), "val", "val/swim", "class folder 'swim' has no folder of that name in train/"),
+    (lambda r: touch(r / "val/swim/x.mp4"), "val", "val/swim",
+     "class folder 'swim' has no folder of that name in train/"),
     (lambda r: touch(r / "train/swim/notes.txt"), "train", "train/swim", "empty class folder: no video files"),
     (lambda r: os.makedirs(r / "val/jump"), "val", "val/jump", "empty class folder"),
     (lambda r: touch(r / "test/readme.txt"), "test", "test", "no videos in the test split"),
@@ -124,9 +125,9 @@ def test_ucf101_released_lists_each_split(ucf, fold):
     for split in ("val", "test"):  # both read the split's test list; labels from the class folder
         records, _ = load_annotations("ucf101", str(ucf), split, path_prefix="/UCF-101", fold=fold)
         assert [(r.path, r.label) for r in records] == [
-            ("/UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g0%d_c01.avi" % fold, 0),
-            ("/UCF-101/Archery/v_Archery_g0%d_c01.avi" % fold, 1),
-            ("/UCF-101/HandstandPushups/v_HandStandPushups_g0%d_c01.avi" % fold, 2)]
+            (f"/UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g0{fold}_c01.avi", 0),
+            (f"/UCF-101/Archery/v_Archery_g0{fold}_c01.avi", 1),
+            (f"/UCF-101/HandstandPushups/v_HandStandPushups_g0{fold}_c01.avi", 2)]
 
 
 @pytest.mark.parametrize("name, lines, line, problem", [
@@ -185,7 +186,8 @@ def hmdb(tmp_path):
     for c in HMDB_CLASSES:
         for n in (1, 2, 3):
             tags = [2 if k + 1 == n else 0 if (k + 1) % 3 + 1 == n else 1 for k in range(6)]
-            touch(tmp_path / f"{c}_test_split{n}.txt", "".join(f"{hmdb_video(c, k)} {t} \n" for k, t in enumerate(tags)))
+            lines = "".join(f"{hmdb_video(c, k)} {t} \n" for k, t in enumerate(tags))
+            touch(tmp_path / f"{c}_test_split{n}.txt", lines)
     return tmp_path
 
 
