@@ -31,8 +31,13 @@ _C.MODEL.COMPILE = False
 
 # ----------------------------------------------------------------------------- data
 _C.DATA = CfgNode()
-# Dataset layout: "kinetics" (csv annotations) or "ssv2" (the released json files).
+# Dataset layout: "kinetics" (csv annotations), "ssv2" (the released json files), "ucf101" / "hmdb51" (the
+# released split files; videos under PATH_PREFIX) or "folder" (PATH_TO_DATA_DIR holds train/<class>/<video>,
+# val/<class>/<video> and optionally test/, else test uses val; class names are the sorted folder names of
+# train; PATH_PREFIX is not used).
 _C.DATA.DATASET = "kinetics"
+# Which of the three released train/test splits ucf101 and hmdb51 read: 1, 2 or 3 (other layouts have one).
+_C.DATA.SPLIT = 1
 # Folder with the annotation files ({train,val,test}.csv for kinetics, the json files for ssv2).
 _C.DATA.PATH_TO_DATA_DIR = ""
 # Prefix joined to every video path of the annotations.

@@ -9,6 +9,12 @@ Pure functions, one set per released format; :mod:`.layouts` registers them as d
 - ``ssv2``: Something-Something v2's released json files (``something-something-v2-labels.json``
   and ``-train.json`` / ``-validation.json``), videos ``<id>.webm``. Test reads ``-test.json``
   when its entries carry templates; the released one has none, so test uses the validation list.
+- ``folder``: no annotation file; the folders are the annotations: ``train/<class>/<video>``,
+  ``val/<class>/<video>`` and optionally ``test/<class>/<video>`` (else test uses val). Class names
+  are the sorted folder names of ``train``; files whose suffix is not in :data:`VIDEO_SUFFIXES`
+  are skipped with one warning.
+
+UCF101's and HMDB51's released split files are read by :mod:`.released_splits`.
 
 Class names come from the annotations themselves (SSv2's labels file) or from a class-name file:
 a text file with one name per line (line i names label i) or a json mapping name -> index (as in
@@ -16,16 +22,19 @@ SlowFast's ``classids.json``); ``classnames.txt``, ``classnames.json`` or ``clas
 annotation folder are found without configuration. Every problem is an :class:`AnnotationError`
 naming file and line.
 
-The writers (:func:`write_kinetics_csv`, :func:`write_ssv2_json`, :func:`write_class_names`) write
-the same files for generated data, so that file names and rules live here once.
+The writers (:func:`write_kinetics_csv`, :func:`write_ssv2_json`, :func:`write_class_names`,
+:func:`write_folder`) write the same files for generated data, so that file names and rules live here
+once.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,15 +45,21 @@ __all__ = [
     "AnnotatedVideo",
     "AnnotationError",
     "VideoRecord",
+    "VIDEO_SUFFIXES",
     "find_class_names_file",
+    "folder_class_names",
+    "is_video_file",
+    "load_folder",
     "load_kinetics",
     "load_ssv2",
+    "read_class_folders",
     "read_class_names",
     "read_kinetics_csv",
     "read_kinetics_official_csv",
     "read_ssv2_json",
     "read_ssv2_labels",
     "write_class_names",
+    "write_folder",
     "write_json",
     "write_kinetics_csv",
     "write_ssv2_json",
@@ -61,6 +76,15 @@ SSV2_SPLIT_FILES = {
     "test": "something-something-v2-test.json",
 }
 SSV2_VIDEO_SUFFIX = ".webm"
+# What the folder layout counts as a video (compared case-insensitively); other files are skipped.
+VIDEO_SUFFIXES = frozenset((".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv",
+                            ".3gp", ".ogv"))
+# Generated videos are written here (relative to the dataset folder) before a layout's writer runs.
+GENERATED_VIDEO_DIR = "videos"
+# Non-video files named in the folder layout's warning (the count covers the rest).
+_LISTED_SKIPPED = 10
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -210,9 +234,10 @@ def _kinetics_split_file(data_dir: str, split: str) -> str:
 
 
 def load_kinetics(
-    data_dir: str, split: str, path_prefix: str, class_names_file: str = "", num_classes: int = 400
+    data_dir: str, split: str, path_prefix: str, class_names_file: str = "", num_classes: int = 400, fold: int = 1
 ) -> tuple[list[VideoRecord], list[str]]:
-    """Records of one split and the class names (numbered when no class-name file exists)."""
+    """Records of one split and the class names (numbered when no class-name file exists); one split
+    only, so ``fold`` is not used."""
     path = _kinetics_split_file(data_dir, split)
     names_file = find_class_names_file(data_dir, class_names_file)
     class_names = read_class_names(names_file) if names_file else None
@@ -271,9 +296,10 @@ def read_ssv2_json(path: str, path_prefix: str, class_names: list[str],
 
 
 def load_ssv2(
-    data_dir: str, split: str, path_prefix: str, class_names_file: str = "", num_classes: int = 174
+    data_dir: str, split: str, path_prefix: str, class_names_file: str = "", num_classes: int = 174, fold: int = 1
 ) -> tuple[list[VideoRecord], list[str]]:
-    """Records of one split; class names are the labels file's templates."""
+    """Records of one split; class names are the labels file's templates (``num_classes`` and
+    ``fold`` are not used)."""
     labels = os.path.join(data_dir, class_names_file or SSV2_LABELS)
     class_names = read_ssv2_labels(labels)
     records = read_ssv2_json(_ssv2_split_file(data_dir, split), path_prefix, class_names)
@@ -288,6 +314,96 @@ def _ssv2_split_file(data_dir: str, split: str) -> str:
         if not (isinstance(entries, list) and entries and isinstance(entries[0], dict) and "template" in entries[0]):
             return os.path.join(data_dir, SSV2_SPLIT_FILES["val"])
     return path
+
+
+# ----------------------------------------------------------------------------- folder
+def is_video_file(name: str) -> bool:
+    """Whether the folder layout counts ``name`` as a video: its suffix is in :data:`VIDEO_SUFFIXES`."""
+    return os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES
+
+
+def _visible(folder: str) -> list[os.DirEntry]:
+    """The entries of ``folder`` by name, hidden ones (``.DS_Store``, ``.ipynb_checkpoints``) left out."""
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def folder_class_names(train_dir: str) -> list[str]:
+    """The class names of the folder layout: the sorted names of the folders in ``train_dir``."""
+    if not os.path.isdir(train_dir):
+        raise AnnotationError(train_dir, "missing train folder: the folder layout needs "
+                                         "train/<class>/<video> and val/<class>/<video>")
+    names = [e.name for e in _visible(train_dir) if e.is_dir()]
+    if not names:
+        raise AnnotationError(train_dir, "no class folders: expected train/<class>/<video>")
+    return names
+
+
+def _class_folder_videos(class_dir: str) -> tuple[list[str], list[str]]:
+    """(videos, other files) under one class folder, subfolders included, in sorted order."""
+    videos, others = [], []
+    for root, dirs, files in os.walk(class_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                (videos if is_video_file(name) else others).append(os.path.join(root, name))
+    return videos, others
+
+
+def read_class_folders(split_dir: str, class_names: Sequence[str]) -> tuple[list[VideoRecord], list[str]]:
+    """(records, skipped files) of one split folder ``<split_dir>/<class>/<video>``.
+
+    A file that is not a video (or lies outside any class folder) is skipped; a class folder that is
+    not one of ``class_names``, or holds no video, is an :class:`AnnotationError` naming it.
+    """
+    index = {name: i for i, name in enumerate(class_names)}
+    records, skipped = [], []
+    for entry in _visible(split_dir):
+        if not entry.is_dir():
+            skipped.append(entry.path)
+            continue
+        if entry.name not in index:
+            raise AnnotationError(entry.path, f"class folder {entry.name!r} has no folder of that name in train/, "
+                                              "so it has no label")
+        videos, others = _class_folder_videos(entry.path)
+        if not videos:
+            raise AnnotationError(entry.path, f"empty class folder: no video files ({len(others)} other files; "
+                                              f"video suffixes: {' '.join(sorted(VIDEO_SUFFIXES))})")
+        records += [VideoRecord(path, index[entry.name]) for path in videos]
+        skipped += others
+    return records, skipped
+
+
+def _folder_split_dir(data_dir: str, split: str) -> str:
+    """``<data_dir>/<split>``; test falls back to val when there is no test folder."""
+    path = os.path.join(data_dir, split)
+    if split == "test" and not os.path.isdir(path):
+        path = os.path.join(data_dir, "val")
+    if not os.path.isdir(path):
+        raise AnnotationError(path, f"missing {os.path.basename(path)} folder: the folder layout needs "
+                                    "train/<class>/<video> and val/<class>/<video>")
+    return path
+
+
+def load_folder(
+    data_dir: str, split: str, path_prefix: str = "", class_names_file: str = "", num_classes: int = 0, fold: int = 1
+) -> tuple[list[VideoRecord], list[str]]:
+    """Records of one split of the folder layout and the class names (the train folder's class folders).
+
+    Paths are ``<data_dir>/<split>/<class>/...``: ``path_prefix``, ``class_names_file``,
+    ``num_classes`` and ``fold`` are not used. Skipped files are listed in one warning.
+    """
+    class_names = folder_class_names(os.path.join(data_dir, "train"))
+    split_dir = _folder_split_dir(data_dir, split)
+    records, skipped = read_class_folders(split_dir, class_names)
+    if skipped:
+        listed = [os.path.relpath(p, split_dir) for p in skipped[:_LISTED_SKIPPED]]
+        more = f" and {len(skipped) - len(listed)} more" if len(skipped) > len(listed) else ""
+        logger.warning("%s: skipping %d files that are not videos in class folders (video suffixes: %s): %s%s",
+                       split_dir, len(skipped), " ".join(sorted(VIDEO_SUFFIXES)), ", ".join(listed), more)
+    if not records:
+        raise AnnotationError(split_dir, f"no videos in the {split} split: expected {split_dir}/<class>/<video>")
+    return records, class_names
 
 
 # ----------------------------------------------------------------------------- writers
@@ -329,3 +445,33 @@ def write_ssv2_json(data_dir: str, classes: Sequence[AnnotatedClass],
                             "template": template, "placeholders": [video.thing]})
         write_json(os.path.join(data_dir, SSV2_SPLIT_FILES[split]), entries)
 
+
+
+def _remove_empty_folders(root: str) -> None:
+    """Remove ``root`` and the folders under it that hold no file."""
+    for folder, _, _ in sorted(os.walk(root), key=lambda walked: -len(walked[0])):
+        if not os.listdir(folder):
+            os.rmdir(folder)
+
+
+def write_folder(data_dir: str, classes: Sequence[AnnotatedClass],
+                 splits: Mapping[str, Sequence[AnnotatedVideo]]) -> None:
+    """The folder layout: moves each generated video from ``<data_dir>/videos/<class>/...`` to
+    ``<data_dir>/<split>/<class>/...`` (a copy when a video is in more than one split), then removes
+    the emptied ``videos`` folder. A video's first folder must be its class name."""
+    placed: dict[str, str] = {}
+    for split, videos in splits.items():
+        for video in videos:
+            if video.path.split("/")[0] != classes[video.label].name:
+                raise ValueError(f"{video.path}: the folder layout needs <class>/<video>, class "
+                                 f"{classes[video.label].name!r}")
+            target = os.path.join(data_dir, split, video.path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if video.path in placed:
+                shutil.copyfile(placed[video.path], target)
+            else:
+                os.replace(os.path.join(data_dir, GENERATED_VIDEO_DIR, video.path), target)
+                placed[video.path] = target
+    generated = os.path.join(data_dir, GENERATED_VIDEO_DIR)
+    if os.path.isdir(generated):
+        _remove_empty_folders(generated)

@@ -5,10 +5,11 @@ annotation files into records, how its clips are sampled (:data:`DENSE` or :data
 whether a horizontal flip keeps its labels true, and how to write its annotation files and name its
 videos for generated data (:mod:`videoregion.synthetic`). ``DATA.DATASET`` names the entry.
 
-To add a layout, write its reader and writer in :mod:`.annotations` and register one entry::
+Registered: ``kinetics``, ``ssv2``, ``folder`` (:mod:`.annotations`), ``ucf101`` and ``hmdb51``
+(:mod:`.released_splits`). To add a layout, write its reader and writer and register one entry::
 
     register_layout(DatasetLayout(name="ucf101", load=load_ucf101, sampling=DENSE, allows_flip=True,
-                                  write=write_ucf101, video_stem=..., video_suffix=".avi"))
+                                  write=write_ucf101, video_stem=_ucf101_name, video_suffix=".avi"))
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from .annotations import (
     AnnotatedClass,
     AnnotatedVideo,
     VideoRecord,
+    load_folder,
     load_kinetics,
     load_ssv2,
+    write_folder,
     write_kinetics_csv,
     write_ssv2_json,
 )
+from .released_splits import check_fold, load_hmdb51, load_ucf101, write_hmdb51, write_ucf101
 from .sampling import FrameSampler, clip_span, dense_indices, segment_indices
 
 __all__ = [
@@ -96,7 +100,7 @@ DENSE = ClipSampling("dense", _dense_sampler, _dense_span)
 # SSv2-style: the whole video cut into equal segments, one frame each (:func:`~.sampling.segment_indices`).
 SEGMENTS = ClipSampling("segments", _segment_sampler, _segment_span)
 
-# (data_dir, split, path_prefix, class_names_file=..., num_classes=...) -> (records, class names)
+# (data_dir, split, path_prefix, class_names_file=..., num_classes=..., fold=...) -> (records, class names)
 AnnotationLoader = Callable[..., "tuple[list[VideoRecord], list[str]]"]
 # (data_dir, classes, {split: videos}) -> None: writes the layout's annotation files in data_dir.
 AnnotationWriter = Callable[[str, Sequence[AnnotatedClass], Mapping[str, Sequence[AnnotatedVideo]]], None]
@@ -151,6 +155,11 @@ def _numbered(class_name: str, index_in_class: int, number: int) -> str:
     return str(number)
 
 
+def _ucf101_name(class_name: str, index_in_class: int, number: int) -> str:
+    """UCF101's ``<Class>/v_<Class>_g<group>_c<clip>``, one group per video."""
+    return f"{class_name}/v_{class_name}_g{index_in_class + 1:02d}_c01"
+
+
 register_layout(DatasetLayout(
     name="kinetics",
     load=load_kinetics,
@@ -169,20 +178,49 @@ register_layout(DatasetLayout(
     video_stem=_numbered,
     video_suffix=SSV2_VIDEO_SUFFIX,
 ))
+register_layout(DatasetLayout(
+    name="folder",  # train/<class>/<video>, val/..., test/...: no annotation file
+    load=load_folder,
+    sampling=DENSE,
+    allows_flip=True,
+    write=write_folder,
+    video_stem=_per_class_folder,
+    video_suffix=".mp4",
+))
+register_layout(DatasetLayout(
+    name="ucf101",
+    load=load_ucf101,
+    sampling=DENSE,
+    allows_flip=True,
+    write=write_ucf101,
+    video_stem=_ucf101_name,
+    video_suffix=".avi",
+))
+register_layout(DatasetLayout(
+    name="hmdb51",
+    load=load_hmdb51,
+    sampling=DENSE,
+    allows_flip=True,
+    write=write_hmdb51,
+    video_stem=_per_class_folder,
+    video_suffix=".avi",
+))
 
 
 def load_annotations(
     dataset: str, data_dir: str, split: str, path_prefix: str = "", class_names_file: str = "",
-    num_classes: int = 400,
+    num_classes: int = 400, fold: int = 1,
 ) -> tuple[list[VideoRecord], list[str]]:
-    """(records, class names) of ``split`` for the registered layout ``dataset``."""
+    """(records, class names) of ``split`` for the registered layout ``dataset``; ``fold`` (DATA.SPLIT,
+    1, 2 or 3) picks one of the released train/test splits of UCF101 and HMDB51."""
     layout = get_layout(dataset)
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; expected one of {SPLITS}")
+    check_fold(fold)
     if not os.path.isdir(data_dir):
         raise AnnotationError(data_dir, "annotation folder not found (DATA.PATH_TO_DATA_DIR)")
     records, class_names = layout.load(
-        data_dir, split, path_prefix, class_names_file=class_names_file, num_classes=num_classes
+        data_dir, split, path_prefix, class_names_file=class_names_file, num_classes=num_classes, fold=fold
     )
     if not records:
         raise AnnotationError(data_dir, f"no videos in the {split} split")

@@ -19,6 +19,8 @@ _X264_ASM = ({"x264-params": "asm=SSE2,MMX2,MMX,CMOV,SSE"}
 # Per container suffix: PyAV encoder and its options.
 ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     ".mp4": ("libx264", {"preset": "veryfast", "threads": "1", **_X264_ASM}),
+    # h264 in AVI (the ucf101 and hmdb51 layouts): no B-frames, as AVI keeps no timestamps to reorder them
+    ".avi": ("libx264", {"preset": "veryfast", "threads": "1", "bf": "0", **_X264_ASM}),
     ".webm": ("libvpx-vp9", {"b": "0", "deadline": "realtime", "cpu-used": "8",
                              "threads": "1", "row-mt": "0", "lag-in-frames": "0"}),
 }

@@ -13,7 +13,13 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from videoregion.data.annotations import AnnotatedClass, AnnotatedVideo, write_class_names, write_json
+from videoregion.data.annotations import (
+    GENERATED_VIDEO_DIR,
+    AnnotatedClass,
+    AnnotatedVideo,
+    write_class_names,
+    write_json,
+)
 from videoregion.data.layouts import LAYOUTS
 from videoregion.errors import ConfigError
 
@@ -112,7 +118,9 @@ def generate_dataset(
     ``fmt="ssv2"``: ``something-something-v2-labels.json`` (template -> index as a string),
     ``something-something-v2-{train,validation,test}.json`` (id, label, template, placeholders;
     the test file keeps its labels, unlike the released one), ``classnames.json`` and VP9 videos
-    ``videos/<id>.webm``. Point ``DATA.PATH_TO_DATA_DIR`` at ``out_dir`` and
+    ``videos/<id>.webm``. ``fmt="folder"``: h264 videos ``{train,val,test}/<class>/<class>_<i>.mp4``
+    and no annotation file. ``fmt="ucf101"`` / ``"hmdb51"``: the released split files of split 1 and
+    h264 videos ``videos/<class>/*.avi``. Point ``DATA.PATH_TO_DATA_DIR`` at ``out_dir`` and
     ``DATA.PATH_PREFIX`` at ``out_dir/videos``. ``synthetic.json`` holds the summary.
 
     The same arguments give the same files (and the same decoded frames), whatever ``workers``
@@ -128,7 +136,7 @@ def generate_dataset(
     counts = split_counts(videos_per_class, split)
     layout = LAYOUTS[fmt]
     check_encoder(ENCODERS[layout.video_suffix][0])
-    video_dir = os.path.join(out_dir, "videos")
+    video_dir = os.path.join(out_dir, GENERATED_VIDEO_DIR)
     classes = CLASSES[:num_classes]
 
     # Each video's path, from the layout; numbers count the videos of the dataset from 1.
