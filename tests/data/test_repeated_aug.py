@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from videoregion.benchmark import data_pipeline
 from videoregion.data import build_dataset, build_loader, clips, set_epoch
 from videoregion.engine.build import make_scheduler
 from videoregion.errors import ConfigError
@@ -98,3 +99,16 @@ def test_test_split_and_bad_values(kinetics_root, make_cfg):
         build_dataset(make_cfg(kinetics_root, **{"AUG.NUM_SAMPLE": 0}), "train")
     with pytest.raises(ConfigError, match="TRAIN.BATCH_SIZE 3 must be a positive multiple of .*AUG.NUM_SAMPLE 2"):
         build_loader(make_cfg(kinetics_root, **{"AUG.NUM_SAMPLE": 2, "TRAIN.BATCH_SIZE": 3}), "train")
+
+
+def test_benchmark_row_times_k_against_1_at_equal_clips_per_batch(monkeypatch):
+    timed = []
+
+    def fake_time_ours(cfg, split, clips):
+        timed.append((split, cfg.AUG.NUM_SAMPLE, cfg.TRAIN.BATCH_SIZE, cfg.DATA_LOADER.NUM_WORKERS, clips))
+        return 10.0 * cfg.AUG.NUM_SAMPLE
+
+    monkeypatch.setattr(data_pipeline, "time_ours", fake_time_ours)
+    rows = data_pipeline.time_repeated_augmentation("/nowhere", workers=[0, 2], batch_size=3, clips=12, num_samples=2)
+    assert rows == [(0, 10.0, 20.0), (2, 10.0, 20.0)]
+    assert timed == [("train", 1, 6, 0, 12), ("train", 2, 6, 0, 12), ("train", 1, 6, 2, 12), ("train", 2, 6, 2, 12)]

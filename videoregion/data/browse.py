@@ -192,7 +192,8 @@ def render_grid(shown: list[ShownClip]) -> tuple[np.ndarray, list[list[tuple[int
 def render_animation(shown: list[ShownClip], columns: int | None = None,
                      even: bool = False) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
     """T pictures: the clips as tiles of a grid (``columns``, default about square), each tile
-    showing frame t of its clip under its caption (a cell is at least :data:`CAPTION_WIDTH` wide). ``even``: pad the size to even numbers (yuv420p).
+    showing frame t of its clip under its caption (a cell is at least :data:`CAPTION_WIDTH` wide).
+    ``even``: pad the size to even numbers (yuv420p).
 
     Returns (T, H, W, 3) uint8 frames and, per clip, the (top, left) of its tile.
     """
