@@ -9,12 +9,14 @@ noise), then times both pipelines doing the same work, for each worker count:
   [256, 320], random 224 crop, random flip, then float conversion and mean/std normalisation.
 - test: TEST_VIEWS evenly spaced clips per video, short side scaled to 224, 3 crops of 224
   (left, centre, right), normalised.
+- repeated: ours alone, the train pipeline with repeated augmentation (AUG.NUM_SAMPLE K: one
+  decode, K crops) against K = 1, both at BATCH_SIZE x K clips per batch; clips/s of augmented clips.
 
 Ours: build_loader + build_batch_transform on the CPU. pytorchvideo: pytorchvideo.data.Kinetics
 (decoder="decord") with its usual clip samplers and the same operations written out the way
 pytorchvideo.transforms implements them (videoregion.benchmark.data_pipeline, which holds the
-measurements). Rates count clips after the first batch (worker start-up excluded). Prints a markdown
-table; run it on an otherwise idle machine.
+measurements). Rates count clips after the first batch (worker start-up excluded). Prints markdown
+tables; run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import shutil
 import sys
 import tempfile
 
-from videoregion.benchmark.data_pipeline import make_dataset, time_pipelines
+from videoregion.benchmark.data_pipeline import make_dataset, time_pipelines, time_repeated_augmentation
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,9 +43,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test-crops", type=int, choices=[1, 3], default=3, help="spatial crops per test clip")
     parser.add_argument("--batch-size", type=int, default=4, help="train batch size (test: this times the crops)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="loader worker counts to time")
-    parser.add_argument("--pipelines", nargs="+", choices=["train", "test"], default=["train", "test"])
+    parser.add_argument("--pipelines", nargs="+", choices=["train", "test", "repeated"],
+                        default=["train", "test", "repeated"])
+    parser.add_argument("--num-sample", type=int, default=2, help="K of the repeated-augmentation row")
     parser.add_argument("--skip-pytorchvideo", action="store_true", help="time ours only")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.num_sample < 2:
+        parser.error(f"--num-sample must be at least 2, got {args.num_sample}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -52,20 +59,32 @@ def main(argv=None) -> int:
     try:
         make_dataset(root, args.num_videos, args.seconds)
         rows = time_pipelines(
-            root, pipelines=args.pipelines, workers=args.workers, batch_size=args.batch_size,
-            train_clips=args.train_clips, test_clips=args.test_clips, test_views=args.test_views,
-            test_crops=args.test_crops, skip_pytorchvideo=args.skip_pytorchvideo,
+            root, pipelines=[p for p in args.pipelines if p != "repeated"], workers=args.workers,
+            batch_size=args.batch_size, train_clips=args.train_clips, test_clips=args.test_clips,
+            test_views=args.test_views, test_crops=args.test_crops, skip_pytorchvideo=args.skip_pytorchvideo,
         )
+        repeated = time_repeated_augmentation(root, workers=args.workers, batch_size=args.batch_size,
+                                              clips=args.train_clips, num_samples=args.num_sample,
+                                              ) if "repeated" in args.pipelines else []
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
     views = f"{args.test_views} clips x {args.test_crops} crops"
     print(f"\n{args.num_videos} videos of {args.seconds:g} s, 340x256, 30 fps h264; train 16x4, 224 crop; "
           f"test {views}, 224; {os.cpu_count()} CPUs\n")
-    print("| pipeline | workers | ours (clips/s) | pytorchvideo (clips/s) | ours / pytorchvideo |")
-    print("| --- | --- | --- | --- | --- |")
+    if rows:
+        print("| pipeline | workers | ours (clips/s) | pytorchvideo (clips/s) | ours / pytorchvideo |")
+        print("| --- | --- | --- | --- | --- |")
     for pipeline, workers, ours, theirs in rows:
         print(f"| {pipeline} | {workers} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f}x |")
+    if repeated:
+        k = args.num_sample
+        print(f"\nRepeated augmentation (train, ours, {args.batch_size * k} clips per batch; "
+              "clips/s of augmented clips)\n")
+        print(f"| pipeline | workers | AUG.NUM_SAMPLE 1 (clips/s) | AUG.NUM_SAMPLE {k} (clips/s) | {k} / 1 |")
+        print("| --- | --- | --- | --- | --- |")
+        for workers, single, multi in repeated:
+            print(f"| repeated | {workers} | {single:.1f} | {multi:.1f} | {multi / single:.2f}x |")
     return 0
 
 

@@ -17,7 +17,7 @@ def run_tool(name, *args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("tool", ["check_dataset.py", "benchmark_data.py"])
+@pytest.mark.parametrize("tool", ["check_dataset.py", "benchmark_data.py", "browse_dataset.py"])
 def test_help(tool):
     result = run_tool(tool, "--help")
     assert result.returncode == 0, result.stderr

@@ -8,6 +8,10 @@
 - test: ``test_views`` evenly spaced clips per video, short side scaled to 224, 3 crops of 224
   (left, centre, right), normalised.
 
+:func:`time_repeated_augmentation` times ours alone on the train pipeline with repeated
+augmentation (AUG.NUM_SAMPLE K: one decode, K crops) against K = 1, at the same clips per batch
+(as a training run that only turns AUG.NUM_SAMPLE on); both rates count augmented clips.
+
 Ours: build_loader + build_batch_transform on the CPU (on a GPU the normalisation would move to
 the device). pytorchvideo: pytorchvideo.data.Kinetics(decoder="decord") with its usual clip
 samplers; its transforms package does not import on this torchvision, so the same operations
@@ -32,7 +36,10 @@ from tqdm import tqdm
 from videoregion.config import get_cfg
 from videoregion.data import build_batch_transform, build_dataset, build_loader, set_epoch
 
-__all__ = ["make_dataset", "time_ours", "time_pipelines", "time_pytorchvideo", "write_kinetics_like"]
+__all__ = [
+    "make_dataset", "time_ours", "time_pipelines", "time_pytorchvideo", "time_repeated_augmentation",
+    "write_kinetics_like",
+]
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
@@ -199,4 +206,22 @@ def time_pipelines(
         theirs = float("nan") if skip_pytorchvideo else time_pytorchvideo(
             root, pipeline, count, batch_size, clips, test_views, test_crops)
         rows.append((pipeline, count, ours, theirs))
+    return rows
+
+
+def time_repeated_augmentation(root: str, *, workers: list[int], batch_size: int, clips: int,
+                               num_samples: int = 2) -> list[tuple[int, float, float]]:
+    """(workers, clips/s with K = 1, clips/s with K = ``num_samples``) of our train pipeline.
+
+    Both runs take ``batch_size * num_samples`` clips per batch; with K > 1 they come from
+    ``batch_size`` videos, each decoded once.
+    """
+    rows = []
+    for count in tqdm(workers, desc="timing repeated augmentation", unit="setting", file=sys.stderr):
+        rates = []
+        for k in (1, num_samples):
+            cfg = our_config(root, count, batch_size * num_samples, test_views=1, test_crops=1)
+            cfg.AUG.NUM_SAMPLE = k
+            rates.append(time_ours(cfg, "train", clips))
+        rows.append((count, *rates))
     return rows

@@ -97,6 +97,10 @@ _C.AUG.MAGNITUDE = 9
 _C.AUG.NUM_MAGNITUDE_BINS = 31
 # Random erasing: probability of erasing one box (the same in every frame) with noise.
 _C.AUG.RE_PROB = 0.25
+# Repeated augmentation: clips cut from each decoded training clip, each augmented on its own
+# (MViT and VideoMAE use 2). TRAIN.BATCH_SIZE still counts clips: a step sees TRAIN.BATCH_SIZE /
+# NUM_SAMPLE videos, so an epoch (every video once) has NUM_SAMPLE times the steps.
+_C.AUG.NUM_SAMPLE = 1
 
 # ----------------------------------------------------------------------------- mixup
 _C.MIXUP = CfgNode()

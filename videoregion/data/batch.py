@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-__all__ = ["BatchTransform", "Mixup", "cutmix_box", "mix_batch", "normalize", "smooth_one_hot"]
+__all__ = ["BatchTransform", "Mixup", "cutmix_box", "denormalize", "mix_batch", "normalize", "smooth_one_hot"]
 
 
 def normalize(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -23,6 +23,13 @@ def normalize(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
     return clips.float().sub_(mean_t * 255).div_(std_t * 255)
+
+
+def denormalize(clips: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """The inverse of :func:`normalize`: (B, C, T, H, W) float -> uint8, rounded and clamped to [0, 255]."""
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=clips.device).view(1, -1, 1, 1, 1)
+    return (clips.float() * (std_t * 255) + mean_t * 255).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def smooth_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:

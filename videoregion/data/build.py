@@ -122,6 +122,13 @@ def build_clip_reader(cfg: CfgNode, split: str) -> ClipReader:
     return ClipReader(build_sampler(cfg), build_transform(cfg, split), decode)
 
 
+def _num_samples(cfg: CfgNode, split: str) -> int:
+    """Clips per decoded training video (AUG.NUM_SAMPLE, repeated augmentation); 1 outside training."""
+    if cfg.AUG.NUM_SAMPLE < 1:
+        raise ConfigError(f"AUG.NUM_SAMPLE must be >= 1, got {cfg.AUG.NUM_SAMPLE}")
+    return cfg.AUG.NUM_SAMPLE if split == "train" else 1
+
+
 def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
     """The map-style dataset of ``split`` (items and attributes: :class:`~.dataset.VideoDataset`)."""
     _check_split(split)
@@ -137,6 +144,7 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
         num_temporal_views=cfg.TEST.NUM_ENSEMBLE_VIEWS if split == "test" else 1,
         max_retries=cfg.DATA.MAX_RETRIES,
         seed=cfg.RNG_SEED,
+        num_samples=_num_samples(cfg, split),
     )
 
 
@@ -154,6 +162,11 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     the data holds less than one batch; val/test keep every item, each worker taking a contiguous
     share (:class:`~.loader.WorkerContiguousOrder`). Every process gets its share through a
     DistributedSampler (one replica when not distributed).
+
+    Batch sizes count clips. With repeated augmentation (AUG.NUM_SAMPLE K > 1) each training
+    item is K clips of one video, so the loader takes TRAIN.BATCH_SIZE / K videos per batch: the
+    model, the LR scaling and the memory see TRAIN.BATCH_SIZE clips per step as with K = 1, and
+    an epoch, one pass over the videos, has K times the steps.
     """
     _check_split(split)
     dataset = build_dataset(cfg, split) if dataset is None else dataset
@@ -161,9 +174,11 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     train = split == "train"
     global_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
     key = "TRAIN.BATCH_SIZE" if train else "TEST.BATCH_SIZE"
-    if global_batch < world or global_batch % world:
-        raise ConfigError(f"{key} {global_batch} must be a positive multiple of the {world} processes")
-    batch_size = global_batch // world
+    samples = dataset.num_samples  # AUG.NUM_SAMPLE in training, else 1
+    if global_batch < world * samples or global_batch % (world * samples):
+        per = f"the {world} processes" + (f" x AUG.NUM_SAMPLE {samples}" if samples > 1 else "")
+        raise ConfigError(f"{key} {global_batch} must be a positive multiple of {per}")
+    batch_size = global_batch // (world * samples)  # items (videos) per batch
     index_sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train,
                                        seed=cfg.RNG_SEED, drop_last=False)
     workers = cfg.DATA_LOADER.NUM_WORKERS

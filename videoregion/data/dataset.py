@@ -6,6 +6,11 @@ turns a video into views (decode at the transform's size under the time budget, 
 in training one random clip per item, at test time all clips of a video decoded in one pass and
 kept while its views are read (views come in order).
 
+Repeated augmentation (``num_samples`` K > 1, training only): the item's clip is decoded once
+(one decode size, one clip position) and cropped K times, each crop, flip and RandAugment with
+its own draws, into ``clip`` (K, C, T, H, W); the collate function (:func:`~.loader.collate_items`)
+makes them K rows of the batch.
+
 Decode failures are handled in one place, :meth:`VideoDataset.__getitem__`: a
 :class:`~.readers.VideoError` (or a stalled decoder) is recorded in the item's ``skipped`` list;
 in training another video is drawn (at most ``max_retries`` times), at test time the item comes
@@ -42,12 +47,14 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 class VideoDataset(Dataset):
     """Views of annotated videos as dict items.
 
-    Item: ``clip`` (C, T, H, W) uint8, ``label`` int, ``video_index`` int, ``view_index`` int,
+    Item: ``clip`` (C, T, H, W) uint8 (training with ``num_samples`` K > 1: (K, C, T, H, W), K
+    augmentations of one decoded clip), ``label`` int, ``video_index`` int, ``view_index`` int,
     ``path`` str, and ``skipped``: a list of (path, reason) for videos that failed on the way
     (the loader pops it). An item whose video failed at test time has no ``clip``.
 
     ``clips`` reads the views: at test time ``num_temporal_views`` clips per video, each in the
-    transform's ``clips.num_crops`` crops; in training one random clip and crop per video.
+    transform's ``clips.num_crops`` crops; in training one random clip per video and
+    ``num_samples`` random crops of it.
     """
 
     def __init__(
@@ -60,9 +67,12 @@ class VideoDataset(Dataset):
         num_temporal_views: int = 1,
         max_retries: int = 10,
         seed: int = 0,
+        num_samples: int = 1,
     ):
         if not records:
             raise ValueError("no videos to load")
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.records = list(records)
         self.class_names = list(class_names)
         self.num_classes = len(self.class_names)
@@ -72,6 +82,7 @@ class VideoDataset(Dataset):
         self.num_spatial_views = 1 if train else clips.num_crops
         self.num_views = self.num_temporal_views * self.num_spatial_views
         self.max_retries = max_retries if train else 0
+        self.num_samples = num_samples if train else 1
         self.seed = seed
         # Test views come in order, video by video: the clips of the last video decoded.
         self._cache: tuple[str, list[torch.Tensor]] | None = None
@@ -105,7 +116,8 @@ class VideoDataset(Dataset):
         return {"video_index": video_index, "view_index": view_index, "path": record.path, "skipped": skipped}
 
     def load_view(self, path: str, view_index: int, generator: torch.Generator) -> torch.Tensor:
-        """Decode (under the time budget), sample and crop one view -> (C, T, H, W) uint8."""
+        """Decode (under the time budget), sample and crop one view -> (C, T, H, W) uint8, or
+        (K, C, T, H, W): ``num_samples`` K > 1 crops of one decoded clip."""
         temporal_view, spatial_view = divmod(view_index, self.num_spatial_views)
         if self._failed is not None and self._failed.path == path:
             raise self._failed  # the other views of a video that just failed
@@ -114,7 +126,9 @@ class VideoDataset(Dataset):
         except VideoError as e:
             self._failed = e
             raise
-        return self.clips.view(frames, spatial_view, generator)
+        if self.num_samples == 1:
+            return self.clips.view(frames, spatial_view, generator)
+        return torch.stack([self.clips.view(frames, spatial_view, generator) for _ in range(self.num_samples)])
 
     def frames_of(self, path: str, temporal_view: int, generator: torch.Generator) -> torch.Tensor:
         """The frames of a random clip (train) or of test clip ``temporal_view``, (T, C, H, W) uint8."""

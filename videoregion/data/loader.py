@@ -5,7 +5,8 @@ entries out of each batch and hands them to a :class:`SkipReport` in the main pr
 each bad path once, writes it with its reason to a file in the output folder, counts the videos
 left out, and stops the run with a :class:`DataError` when most reads fail. Batches that reach
 the caller hold ``clip`` (B, C, T, H, W) uint8, ``label`` (B,) int64, ``video_index`` (B,),
-``view_index`` (B,) and ``path`` (list of B str); a batch whose every item failed is not yielded.
+``view_index`` (B,) and ``path`` (list of B str), one row per clip (with repeated augmentation,
+K rows per video: B = videos x K); a batch whose every item failed is not yielded.
 """
 
 from __future__ import annotations
@@ -88,16 +89,23 @@ class WorkerContiguousOrder(Sampler):
 
 
 def collate_items(items: list[dict]) -> dict:
-    """Stack the items that have a clip; gather every item's skipped (path, reason) pairs."""
+    """Stack the items that have a clip; gather every item's skipped (path, reason) pairs.
+
+    An item's ``clip`` is (C, T, H, W), or (K, C, T, H, W) for K augmentations of one clip
+    (repeated augmentation): those become K consecutive rows of the batch, each with the item's
+    label, indices and path. ``num_loaded`` counts items (video reads), not rows.
+    """
     batch: dict = {"skipped": [entry for item in items for entry in item["skipped"]]}
     loaded = [item for item in items if "clip" in item]
     batch["num_loaded"] = len(loaded)
     if loaded:
-        batch["clip"] = torch.stack([item["clip"] for item in loaded])  # (B, C, T, H, W) uint8
-        batch["label"] = torch.tensor([item["label"] for item in loaded], dtype=torch.int64)
-        batch["video_index"] = torch.tensor([item["video_index"] for item in loaded], dtype=torch.int64)
-        batch["view_index"] = torch.tensor([item["view_index"] for item in loaded], dtype=torch.int64)
-        batch["path"] = [item["path"] for item in loaded]
+        clips = [item["clip"] if item["clip"].dim() == 5 else item["clip"].unsqueeze(0) for item in loaded]
+        rows = [clip.shape[0] for clip in clips]
+        batch["clip"] = torch.cat(clips)  # (sum of rows, C, T, H, W) uint8
+        for key in ("label", "video_index", "view_index"):
+            values = torch.tensor([item[key] for item in loaded], dtype=torch.int64)
+            batch[key] = values.repeat_interleave(torch.tensor(rows))
+        batch["path"] = [item["path"] for item, n in zip(loaded, rows) for _ in range(n)]
     return batch
 
 
