@@ -1,6 +1,7 @@
 """Clips per second of our data pipeline against pytorchvideo's Kinetics dataset (decord backend).
 
-    python tools/benchmark_data.py [--num-videos 8] [--train-clips 64] [--workers 0 2] [--out DIR]
+    python tools/benchmark_data.py [--num-videos 8] [--train-clips 64] [--workers 0 2] [--out DIR] \
+        [--backends decord pyav torchcodec]
 
 Generates Kinetics-like videos (10 s, 340x256, 30 fps, h264 with B-frames, moving texture and
 noise), then times both pipelines doing the same work, for each worker count:
@@ -12,7 +13,8 @@ noise), then times both pipelines doing the same work, for each worker count:
 - repeated: ours alone, the train pipeline with repeated augmentation (AUG.NUM_SAMPLE K: one
   decode, K crops) against K = 1, both at BATCH_SIZE x K clips per batch; clips/s of augmented clips.
 
-Ours: build_loader + build_batch_transform on the CPU. pytorchvideo: pytorchvideo.data.Kinetics
+Ours: build_loader + build_batch_transform on the CPU, with each of --backends (DATA.DECODING_BACKEND:
+decord by default; pyav; torchcodec when installed) in its own column. pytorchvideo: pytorchvideo.data.Kinetics
 (decoder="decord") with its usual clip samplers and the same operations written out the way
 pytorchvideo.transforms implements them (videoregion.benchmark.data_pipeline, which holds the
 measurements). Rates count clips after the first batch (worker start-up excluded). Prints markdown
@@ -28,6 +30,7 @@ import sys
 import tempfile
 
 from videoregion.benchmark.data_pipeline import make_dataset, time_pipelines, time_repeated_augmentation
+from videoregion.data.readers import READERS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pipelines", nargs="+", choices=["train", "test", "repeated"],
                         default=["train", "test", "repeated"])
     parser.add_argument("--num-sample", type=int, default=2, help="K of the repeated-augmentation row")
+    parser.add_argument("--backends", nargs="+", choices=sorted(READERS), default=["decord"],
+                        help="our decoding backends to time (DATA.DECODING_BACKEND), each in its own column")
     parser.add_argument("--skip-pytorchvideo", action="store_true", help="time ours only")
     args = parser.parse_args(argv)
     if args.num_sample < 2:
@@ -61,7 +66,8 @@ def main(argv=None) -> int:
         rows = time_pipelines(
             root, pipelines=[p for p in args.pipelines if p != "repeated"], workers=args.workers,
             batch_size=args.batch_size, train_clips=args.train_clips, test_clips=args.test_clips,
-            test_views=args.test_views, test_crops=args.test_crops, skip_pytorchvideo=args.skip_pytorchvideo,
+            test_views=args.test_views, test_crops=args.test_crops, backends=tuple(args.backends),
+            skip_pytorchvideo=args.skip_pytorchvideo,
         )
         repeated = time_repeated_augmentation(root, workers=args.workers, batch_size=args.batch_size,
                                               clips=args.train_clips, num_samples=args.num_sample,
@@ -72,11 +78,14 @@ def main(argv=None) -> int:
     views = f"{args.test_views} clips x {args.test_crops} crops"
     print(f"\n{args.num_videos} videos of {args.seconds:g} s, 340x256, 30 fps h264; train 16x4, 224 crop; "
           f"test {views}, 224; {os.cpu_count()} CPUs\n")
+    first = args.backends[0]
     if rows:
-        print("| pipeline | workers | ours (clips/s) | pytorchvideo (clips/s) | ours / pytorchvideo |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| pipeline | workers | " + " | ".join(f"ours, {b} (clips/s)" for b in args.backends)
+              + f" | pytorchvideo (clips/s) | ours, {first} / pytorchvideo |")
+        print("| --- " * (len(args.backends) + 4) + "|")
     for pipeline, workers, ours, theirs in rows:
-        print(f"| {pipeline} | {workers} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f}x |")
+        print(f"| {pipeline} | {workers} | " + " | ".join(f"{ours[b]:.1f}" for b in args.backends)
+              + f" | {theirs:.1f} | {ours[first] / theirs:.2f}x |")
     if repeated:
         k = args.num_sample
         print(f"\nRepeated augmentation (train, ours, {args.batch_size * k} clips per batch; "

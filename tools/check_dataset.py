@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     for split in args.split or SPLITS:
         try:
             records, _ = load_annotations(cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, split,
-                                          cfg.DATA.PATH_PREFIX, cfg.DATA.CLASS_NAMES_FILE, cfg.MODEL.NUM_CLASSES)
+                                          cfg.DATA.PATH_PREFIX, cfg.DATA.CLASS_NAMES_FILE, cfg.MODEL.NUM_CLASSES,
+                                          fold=cfg.DATA.SPLIT)
         except VideoRegionError as e:
             if (args.split is None and isinstance(e, AnnotationError)
                     and "missing" in e.problem and "split file" in e.problem):

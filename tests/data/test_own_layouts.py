@@ -258,8 +258,6 @@ def test_folder_layout_with_the_built_in_synthetic_generation(tmp_path, make_cfg
     ensure_dataset(cfg, main_process=True)  # there and as configured: kept
 
 
-@pytest.mark.xfail(strict=True, reason="build_dataset passes DATA.SPLIT to load_annotations once build.py "
-                                       "does (fold=cfg.DATA.SPLIT); then drop this mark")
 def test_build_dataset_reads_the_configured_split(ucf, make_cfg):
     cfg = make_cfg(str(ucf), **{"DATA.DATASET": "ucf101", "DATA.SPLIT": 2})
     assert all("_g02_" in r.path for r in build_dataset(cfg, "test").records)

@@ -77,8 +77,10 @@ def make_dataset(root: str, num_videos: int, seconds: float) -> None:
 
 
 # ----------------------------------------------------------------------------- ours
-def our_config(root: str, workers: int, batch_size: int, test_views: int, test_crops: int):
+def our_config(root: str, workers: int, batch_size: int, test_views: int, test_crops: int,
+               backend: str = "decord"):
     cfg = get_cfg()
+    cfg.DATA.DECODING_BACKEND = backend
     cfg.DATA.PATH_TO_DATA_DIR = root
     cfg.DATA.PATH_PREFIX = ""
     cfg.DATA.NUM_FRAMES, cfg.DATA.SAMPLING_RATE, cfg.DATA.TARGET_FPS = 16, 4, 30
@@ -194,15 +196,18 @@ def time_pipelines(
     test_clips: int,
     test_views: int,
     test_crops: int,
+    backends: tuple[str, ...] = ("decord",),
     skip_pytorchvideo: bool = False,
-) -> list[tuple[str, int, float, float]]:
-    """(pipeline, workers, ours clips/s, pytorchvideo clips/s or nan) for each pipeline and worker count."""
+) -> list[tuple[str, int, dict[str, float], float]]:
+    """(pipeline, workers, {backend: ours clips/s}, pytorchvideo clips/s or nan) for each pipeline and
+    worker count; the settings of one row are timed one after the other (interleaved)."""
     rows = []
     settings = [(p, w) for p in pipelines for w in workers]
     for pipeline, count in tqdm(settings, desc="timing", unit="setting", file=sys.stderr):
         clips = train_clips if pipeline == "train" else test_clips
-        cfg = our_config(root, count, batch_size, test_views, test_crops)
-        ours = time_ours(cfg, pipeline, clips)
+        ours = {backend: time_ours(our_config(root, count, batch_size, test_views, test_crops, backend),
+                                   pipeline, clips)
+                for backend in backends}
         theirs = float("nan") if skip_pytorchvideo else time_pytorchvideo(
             root, pipeline, count, batch_size, clips, test_views, test_crops)
         rows.append((pipeline, count, ours, theirs))

@@ -135,7 +135,7 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
     clips = build_clip_reader(cfg, split)
     records, class_names = load_annotations(
         cfg.DATA.DATASET, cfg.DATA.PATH_TO_DATA_DIR, split, path_prefix=cfg.DATA.PATH_PREFIX,
-        class_names_file=cfg.DATA.CLASS_NAMES_FILE, num_classes=cfg.MODEL.NUM_CLASSES,
+        class_names_file=cfg.DATA.CLASS_NAMES_FILE, num_classes=cfg.MODEL.NUM_CLASSES, fold=cfg.DATA.SPLIT,
     )
     return VideoDataset(
         records, class_names,
