@@ -259,11 +259,12 @@ def _encode_audio(container, stream, seconds: float) -> None:
 
 def _write_pyav(path: str, ids, pts, time_base: Fraction, codec: str, pix_fmt: str,
                 size: tuple[int, int] = SIZE, options: dict | None = None, audio: str | None = None,
-                stored_turn: int = 0, rate: int | None = None) -> None:
+                stored_turn: int = 0, rate: int | None = None, last_until: int | None = None) -> None:
     """Encode frames ``paint(ids[i])`` at ``pts[i]`` (in ``time_base``) with PyAV.
 
     ``stored_turn``: the picture is stored turned clockwise by this many degrees (undone by a
-    display matrix added afterwards)."""
+    display matrix added afterwards). ``last_until``: every packet lasts until the next frame and
+    the last one until this time: the mp4 muxer takes the last frame's duration from its packet."""
     height, width = size
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=rate or round(1 / time_base))
@@ -275,9 +276,9 @@ def _write_pyav(path: str, ids, pts, time_base: Fraction, codec: str, pix_fmt: s
         stream.options = dict(options or {})
         sound = _add_audio(container, audio) if audio else None
         pts = list(pts)
-        # Each frame lasts until the next one (the last as long as the one before): the muxer takes
-        # the last frame's duration from its packet, so a variable-rate file ends where it should.
-        durations = dict(zip(pts, np.diff(pts, append=2 * pts[-1] - pts[-2]).tolist(), strict=True))
+        durations = {}
+        if last_until is not None:
+            durations = dict(zip(pts, np.diff(pts, append=last_until).tolist(), strict=True))
 
         def mux(packets):
             for packet in packets:
@@ -300,11 +301,14 @@ def _constant(n: int, fps: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
 
 
 def _pyav_spec(what: str, codec: str, pix_fmt: str, n: int = 30, fps: int = 25, size=SIZE,
-               options=None, audio=None, exact=False) -> _Spec:
+               options=None, audio=None, exact=False, counted=True) -> _Spec:
+    """A constant-rate file written by PyAV; ``counted``: its header states the frame count
+    (Matroska and WebM headers do not)."""
     ids, times = _constant(n, fps)
     return _Spec(what, functools.partial(_write_pyav, ids=ids, pts=range(n), time_base=Fraction(1, fps),
                                          codec=codec, pix_fmt=pix_fmt, size=size, options=options, audio=audio),
-                 codec=codec, ids=ids, times=times, size=size, fps=fps, header_frames=n, exact=exact)
+                 codec=codec, ids=ids, times=times, size=size, fps=fps, header_frames=n if counted else None,
+                 exact=exact)
 
 
 def _write_rotated(path: str, rotation: int, n: int, fps: int) -> None:
@@ -333,7 +337,7 @@ def _vfr_spec() -> _Spec:
     ids = tuple(range(len(VFR_MS)))
     return _Spec("h264 mp4 at 25 fps for 1 s then 10 fps for 1 s (variable frame rate)",
                  functools.partial(_write_pyav, ids=ids, pts=VFR_MS, time_base=Fraction(1, 1000),
-                                   codec="libx264", pix_fmt="yuv420p", options=H264, rate=25),
+                                   codec="libx264", pix_fmt="yuv420p", options=H264, rate=25, last_until=2000),
                  codec="h264", ids=ids, times=tuple(t / 1000 for t in VFR_MS), size=SIZE,
                  header_frames=len(ids))
 
@@ -424,11 +428,11 @@ def _specs() -> dict[str, _Spec]:
         **{f"rotate{r}_mp4": _rotated_spec(r) for r in (90, 180, 270)},
         "vfr_mp4": _vfr_spec(),
         "bframes_audio_mkv": _pyav_spec("h264 with 3 B-frames and an aac audio track, mkv", "libx264",
-                                        "yuv420p", options={"g": "12", "bf": "3"}, audio="aac"),
+                                        "yuv420p", options={"g": "12", "bf": "3"}, audio="aac", counted=False),
         "vp9_audio_webm": _pyav_spec("vp9 (hidden alt-ref frames) with an opus audio track, webm",
                                      "libvpx-vp9", "yuv420p", audio="libopus",
                                      options={"deadline": "good", "cpu-used": "8", "auto-alt-ref": "1",
-                                              "lag-in-frames": "16", "g": "12"}),
+                                              "lag-in-frames": "16", "g": "12"}, counted=False),
         "mpeg4_bframes_avi": _pyav_spec("MPEG-4 part 2 with 2 B-frames (unpacked), AVI", "mpeg4",
                                         "yuv420p", options={"bf": "2", "g": "12", "q": "3"}),
         "xvid_packed_avi": _Spec("Xvid MPEG-4 part 2 with packed B-frames (DivX/Xvid style), AVI",
@@ -512,14 +516,15 @@ class Reference:
         return max(int(np.searchsorted(self.times, t + tolerance, side="right")) - 1, 0)
 
 
-def _probe(path: str) -> tuple[dict, list[dict]]:
-    out = _run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_frames",
-                "-show_entries", "frame=best_effort_timestamp_time,pkt_duration_time,duration_time",
-                "-of", "json", path])
+def _probe(path: str) -> tuple[dict, dict, list[dict]]:
+    """The first video stream, the container and the stream's frames, as ffprobe reports them."""
+    out = _run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_format",
+                "-show_frames", "-show_entries",
+                "frame=best_effort_timestamp_time,pkt_duration_time,duration_time", "-of", "json", path])
     probe = json.loads(out)
     if not probe.get("streams"):
         raise RuntimeError(f"{path}: no video stream")
-    return probe["streams"][0], probe.get("frames", [])
+    return probe["streams"][0], probe.get("format", {}), probe.get("frames", [])
 
 
 def _rotation(stream: dict) -> int:
@@ -529,7 +534,7 @@ def _rotation(stream: dict) -> int:
     return 0
 
 
-def _step(frame: dict, stream: dict) -> float:
+def _frame_step(frame: dict, stream: dict) -> float:
     """A frame's display duration: its own, else one period of the stream's average rate."""
     step = frame.get("duration_time") or frame.get("pkt_duration_time")
     if step is not None:
@@ -538,23 +543,38 @@ def _step(frame: dict, stream: dict) -> float:
     return float(1 / rate) if rate else 0.0
 
 
+def _last_step(last: float, frame: dict, stream: dict, container: dict) -> float:
+    """How long the last frame (shown from ``last`` s) stays: its own duration; else until the
+    stream ends, else until the container ends (mp4 keeps a variable-rate file's last sample
+    duration only there); else one average period."""
+    if frame.get("duration_time") or frame.get("pkt_duration_time"):
+        return _frame_step(frame, stream)
+    for info in (stream, container):
+        try:
+            end = float(info.get("start_time", 0)) + float(info["duration"])
+        except (KeyError, ValueError):
+            continue
+        if end - last > 1e-6:
+            return end - last
+    return _frame_step(frame, stream)
+
+
 def _times(frames: list[dict], stream: dict) -> np.ndarray:
-    """Presentation seconds from the first frame. AVI has no presentation timestamps: FFmpeg
-    guesses them from decode order and leaves the last, flushed, frame without one; such a frame is
-    shown one duration after the previous one."""
+    """Presentation seconds as stamped. AVI has no presentation timestamps: FFmpeg guesses them
+    from decode order and leaves the last, flushed, frame without one; such a frame is shown one
+    duration after the previous one."""
     times = []
     for i, frame in enumerate(frames):
         stamp = frame.get("best_effort_timestamp_time")
         if stamp is None:
-            stamp = times[-1] + _step(frames[i - 1], stream) if times else 0.0
+            stamp = times[-1] + _frame_step(frames[i - 1], stream) if times else 0.0
         times.append(float(stamp))
-    times = np.array(times, np.float64)
-    return times - times[0]
+    return np.array(times, np.float64)
 
 
 @functools.lru_cache(maxsize=64)
 def _reference(path: str, stamp: tuple[int, int]) -> Reference:
-    stream, frames = _probe(path)
+    stream, container, frames = _probe(path)
     rotation = _rotation(stream)
     width, height = int(stream["width"]), int(stream["height"])
     if rotation % 180:
@@ -572,10 +592,11 @@ def _reference(path: str, stamp: tuple[int, int]) -> Reference:
     if len(frames) != len(pixels) or not len(pixels):
         raise RuntimeError(f"{path}: ffprobe shows {len(frames)} frames, ffmpeg decoded {len(pixels)}")
     times = _times(frames, stream)
-    step = _step(frames[-1], stream)
+    end = times[-1] + _last_step(times[-1], frames[-1], stream, container)
+    end, times = end - times[0], times - times[0]
     pixels.flags.writeable = False
     times.flags.writeable = False
-    return Reference(path=path, frames=pixels, times=times, duration=float(times[-1] + float(step)),
+    return Reference(path=path, frames=pixels, times=times, duration=float(end),
                      rotation=rotation, errors=errors)
 
 
