@@ -226,6 +226,7 @@ class _Spec:
 
 
 SIZE = (64, 96)  # (height, width) of most corpus videos as displayed
+PORTRAIT = (96, 64)  # as the rotated phone-style clips are displayed
 H264 = {"g": "8"}
 
 
@@ -311,12 +312,12 @@ def _pyav_spec(what: str, codec: str, pix_fmt: str, n: int = 30, fps: int = 25, 
                  exact=exact)
 
 
-def _write_rotated(path: str, rotation: int, n: int, fps: int) -> None:
+def _write_rotated(path: str, rotation: int, n: int, fps: int, size: tuple[int, int]) -> None:
     # PyAV cannot write a display matrix; ffmpeg 5.1's mp4 muxer turns a "rotate" tag into one
     # (ffprobe then prints the same angle as its rotation).
     with tempfile.TemporaryDirectory() as tmp:
         plain = os.path.join(tmp, "plain.mp4")
-        _write_pyav(plain, range(n), range(n), Fraction(1, fps), "libx264", "yuv420p",
+        _write_pyav(plain, range(n), range(n), Fraction(1, fps), "libx264", "yuv420p", size=size,
                     options=H264, stored_turn=rotation)
         _run([FFMPEG, "-v", "error", "-y", "-i", plain, "-map", "0", "-c", "copy",
               "-metadata:s:v:0", f"rotate={rotation}", path])
@@ -324,10 +325,12 @@ def _write_rotated(path: str, rotation: int, n: int, fps: int) -> None:
 
 def _rotated_spec(rotation: int, n: int = 30, fps: int = 25) -> _Spec:
     ids, times = _constant(n, fps)
-    shape = "portrait (a phone clip)" if rotation % 180 else "landscape, upside down as stored"
-    return _Spec(f"h264 mp4 stored turned, a display matrix of {rotation} degrees shows it {shape}",
-                 functools.partial(_write_rotated, rotation=rotation, n=n, fps=fps), codec="h264",
-                 ids=ids, times=times, size=SIZE, rotation=rotation, fps=fps, header_frames=n)
+    portrait = rotation % 180 != 0
+    shape = "stored landscape, shown portrait (a phone clip)" if portrait else "stored upside down"
+    size = PORTRAIT if portrait else SIZE
+    return _Spec(f"h264 mp4 with a display matrix of {rotation} degrees: {shape}",
+                 functools.partial(_write_rotated, rotation=rotation, n=n, fps=fps, size=size),
+                 codec="h264", ids=ids, times=times, size=size, rotation=rotation, fps=fps, header_frames=n)
 
 
 VFR_MS = tuple(range(0, 1000, 40)) + tuple(range(1000, 2000, 100))  # 25 fps for 1 s, then 10 fps

@@ -103,7 +103,8 @@ def test_rotated_files_carry_a_display_matrix(corpus, rotation):
     stream = probe(video.path, "-select_streams", "v:0", "-show_streams")["streams"][0]
     # ffprobe prints the angle in -180..180: 270 as -90
     assert [s.get("rotation") % 360 for s in stream["side_data_list"]] == [rotation]
-    assert video.size == (64, 96) and video.stored_size == ((96, 64) if rotation % 180 else (64, 96))
+    assert video.stored_size == (64, 96)  # stored landscape
+    assert video.size == ((96, 64) if rotation % 180 else (64, 96))  # shown portrait when turned
 
 
 def test_variable_frame_rate(corpus):
