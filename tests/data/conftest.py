@@ -4,6 +4,7 @@ import pytest
 
 from videoregion.config import get_cfg
 
+from .corpus import build_corpus, need_ffmpeg
 from .videos import write_kinetics
 
 
@@ -46,3 +47,11 @@ def make_cfg(tmp_path):
     def make(data_dir, **overrides):
         return tiny_cfg(data_dir, os.path.join(tmp_path, "out"), **overrides)
     return make
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """The odd-encodings corpus (tests/data/corpus.py), written once per session: {name: CorpusVideo}.
+    Skips (or fails, with VIDEOREGION_REQUIRE_FFMPEG=1) without the ffmpeg command line."""
+    need_ffmpeg()
+    return build_corpus(str(tmp_path_factory.mktemp("corpus")))
