@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from videoregion.data.readers import READERS, VideoError, open_video, run_with_timeout, scaled_size
+from videoregion.data.readers import VideoError, open_video, run_with_timeout, scaled_size
 
+from . import backends
 from .videos import LOSSLESS, VP9, ramp_frames, random_frames, write_video
 
-BACKENDS = sorted(READERS)
+BACKENDS = backends.PARAMS
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def test_no_video_stream(tmp_path):
         frame.sample_rate = 8000
         container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    for backend in BACKENDS:
+    for backend in backends.AVAILABLE:
         with pytest.raises(VideoError):
             open_video(path, backend=backend)
 

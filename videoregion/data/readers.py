@@ -175,8 +175,9 @@ def _rotate(picture: np.ndarray, rotation: int) -> np.ndarray:
 class PyAVReader(_TimelineReader):
     """PyAV: seek to the key frame before the first wanted picture, decode on to the last one.
 
-    Decoded pictures are placed by their timestamp (by their order after the last placed one when
-    the decoder gives none). A packet that fails to decode is skipped; when the seek lands after the
+    Decoded pictures are placed by their timestamp (by their decoding timestamp when presentation
+    timestamps go backwards, as FFmpeg's best-effort timestamp does; by their order after the last
+    placed one when the decoder gives none). A packet that fails to decode is skipped; when the seek lands after the
     first wanted picture (a broken index, a damaged key frame) the file is decoded from its start.
     """
 
@@ -189,6 +190,7 @@ class PyAVReader(_TimelineReader):
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self._stream.thread_count = threads
+        self._by_dts = self.timeline.pts_out_of_order  # place pictures by decoding timestamp (see _decode)
 
     def close(self) -> None:
         self._container.close()
@@ -218,14 +220,23 @@ class PyAVReader(_TimelineReader):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
         found: dict[int, np.ndarray] = {}
         previous = None
+        last_pts = None
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
             except av.error.FFmpegError:
                 continue  # a damaged packet: decode on from the next one
             for frame in frames:
-                if frame.pts is not None:
-                    ordinal = self.timeline.ordinal_of(frame.pts)
+                if not self._by_dts and frame.pts is not None:
+                    if last_pts is not None and frame.pts <= last_pts:
+                        # The decoder's timestamps go backwards (packed B-frames in AVI files): its
+                        # pictures come in presentation order with their packets' decoding timestamps.
+                        self._by_dts = True
+                        return self._decode(seek_pts, wanted, last, height, width)
+                    last_pts = frame.pts
+                stamp = frame.dts if self._by_dts else frame.pts
+                if stamp is not None:
+                    ordinal = self.timeline.ordinal_of(stamp)
                 elif previous is not None:
                     ordinal = previous + 1
                 else:
@@ -348,15 +359,29 @@ class TorchcodecReader(_TimelineReader):
                 raise VideoError(self.path, f"cannot open: {short_message(e)}") from None
         return self._decoders[size]
 
+    def _right_pictures(self, ordinals: np.ndarray, seconds: np.ndarray) -> bool:
+        timeline = self.timeline
+        expected = timeline.pts[ordinals].astype(np.float64) * float(timeline.time_base)
+        gaps = np.diff(timeline.times)
+        tolerance = 0.5 * float(gaps.min()) if len(gaps) else 0.5 / self.fps
+        return bool(np.all(np.abs(seconds - expected) < tolerance))
+
     def _pictures(self, ordinals: np.ndarray, height: int, width: int) -> dict[int, np.ndarray]:
         if self._pyav_only:
             return self._fallback._pictures(ordinals, height, width)
         decoder = self._decoder_for((height, width))
         try:
-            batch = decoder.get_frames_at(ordinals.tolist()).data
-            return dict(zip(ordinals.tolist(), batch.numpy()))
+            batch = decoder.get_frames_at(ordinals.tolist())
         except RuntimeError:
             pass
+        else:
+            if self._right_pictures(ordinals, batch.pts_seconds.numpy()):
+                return dict(zip(ordinals.tolist(), batch.data.numpy()))
+            # torchcodec placed other pictures at these ranks (AVI files without presentation timestamps)
+            logger.info("%s: torchcodec's pictures are not at the timeline's times; reading it with PyAV", self.path)
+            self._pyav_only = True
+            self._fallback = self._fallback or PyAVReader(self.path, self._threads)
+            return self._fallback._pictures(ordinals, height, width)
         # torchcodec fails a whole request on one picture it cannot deliver (the last pictures of some
         # files): take the others one by one and ask PyAV for the rest.
         found = {}

@@ -48,7 +48,9 @@ class Timeline:
     ``pts``: presentation timestamps (in ``time_base`` units) of the stored pictures, sorted and
     distinct; the picture with ordinal ``k`` (its rank in presentation order) has ``pts[k]``.
     ``stored_size``: (height, width) as coded, before ``rotation``. ``problems``: what is wrong
-    with a file that still plays (e.g. truncated), one line each, for reports.
+    with a file that still plays (e.g. truncated), one line each, for reports. ``pts_out_of_order``:
+    the decoder's presentation timestamps go backwards although its pictures come in presentation
+    order (packed B-frames in AVI files): place decoded pictures by their decoding timestamps.
     """
 
     path: str
@@ -59,6 +61,7 @@ class Timeline:
     rotation: int
     stored_size: tuple[int, int]
     problems: tuple[str, ...] = ()
+    pts_out_of_order: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -117,14 +120,15 @@ def check_file(path: str) -> None:
 def probe(path: str) -> Timeline:
     """The :class:`Timeline` of ``path``'s first video stream; a :class:`VideoError` when it has none.
 
-    Cached per (path, size, modification time) in each process.
+    Cached per (path, size, modification time) in each process, for 4096 files (a few MB): a
+    persistent loader worker probes a small dataset's videos once, not once per epoch.
     """
     check_file(path)
     stat = os.stat(path)
     return _probe(path, stat.st_size, stat.st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _probe(path: str, size: int, mtime_ns: int) -> Timeline:
     try:
         container = av.open(path)
@@ -135,10 +139,12 @@ def _probe(path: str, size: int, mtime_ns: int) -> Timeline:
             raise VideoError(path, "no video stream")
         stream = container.streams.video[0]
         try:
-            pts, end, num_packets = _scan_packets(container, stream)
-            rotation = _first_picture_rotation(container, stream)
+            pts, end, rotation = _scan_packets(container, stream)
+            if rotation is None:  # the first packet is damaged or needs others: decode on until a picture comes
+                rotation = _first_picture_rotation(container, stream)
             if rotation is None:
                 raise VideoError(path, "no frames decode (a damaged or truncated stream)")
+            out_of_order = "avi" in container.format.name and _pts_go_backwards(container, stream)
         except VideoError:
             raise
         except Exception as e:
@@ -153,28 +159,31 @@ def _probe(path: str, size: int, mtime_ns: int) -> Timeline:
         if not math.isfinite(fps):
             raise VideoError(path, f"invalid frame rate {fps}")
         problems = []
-        if stream.frames > num_packets:
-            problems.append(f"truncated: the header counts {stream.frames} frames, the file holds {num_packets}")
+        slots = max(1, round(duration * fps))
+        if stream.frames > slots + 1:  # (an encoder that lost its last frame to the flush is not news)
+            problems.append(f"truncated: the header counts {stream.frames} frames, the file holds {slots}")
         return Timeline(path=path, pts=pts, time_base=time_base, fps=fps, duration=duration, rotation=rotation,
                         stored_size=(stream.codec_context.height, stream.codec_context.width),
-                        problems=tuple(problems))
+                        problems=tuple(problems), pts_out_of_order=out_of_order)
 
 
-def _scan_packets(container, stream) -> tuple[np.ndarray, int, int]:
-    """Sorted distinct timestamps of the packets that hold a picture, the stream's end, the packets.
+def _scan_packets(container, stream) -> tuple[np.ndarray, int, int | None]:
+    """Sorted distinct timestamps of the packets that hold a picture, the stream's end, and the
+    first picture's rotation (None when the first packet does not decode on its own).
 
     A packet without a presentation timestamp (AVI) is placed by its decoding timestamp; empty
     packets (an AVI's dropped frames) hold no picture but extend the stream.
     """
     stamps: list[int] = []
-    num_packets = 0
     end = None
     step = None
+    rotation = None
     for packet in container.demux(stream):
         when = packet.pts if packet.pts is not None else packet.dts
         if when is None:
             continue  # the demuxer's final flush packet
-        num_packets += 1
+        if packet.size and not stamps:
+            rotation = _rotation_of_first(packet, stream)
         if packet.size:
             stamps.append(when)
         if packet.duration:
@@ -184,11 +193,26 @@ def _scan_packets(container, stream) -> tuple[np.ndarray, int, int]:
     pts = np.unique(np.asarray(stamps, dtype=np.int64))
     if len(pts) and (end is None or end <= pts[-1]):  # no packet durations: one frame interval more
         end = int(pts[-1]) + (int(np.median(np.diff(pts))) if len(pts) > 1 else 1)
-    return pts, int(end or 0), num_packets
+    return pts, int(end or 0), rotation
+
+
+def _rotation(frame) -> int:
+    return round((frame.rotation or 0) / 90) * 90 % 360  # (a display matrix can be any angle)
+
+
+def _rotation_of_first(packet, stream) -> int | None:
+    """The rotation of the picture in the first packet, decoded alone (the decoder is drained at once
+    rather than fed the packets its reordering delay would wait for)."""
+    try:
+        frames = packet.decode() or stream.codec_context.decode(None)
+    except av.error.FFmpegError:
+        return None
+    return _rotation(frames[0]) if frames else None
 
 
 def _first_picture_rotation(container, stream) -> int | None:
     """The display matrix's counter-clockwise rotation of the first picture that decodes (None: none does)."""
+    stream.codec_context.flush_buffers()
     container.seek(0, stream=stream)
     for packet in container.demux(stream):
         try:
@@ -196,8 +220,24 @@ def _first_picture_rotation(container, stream) -> int | None:
         except av.error.FFmpegError:
             continue  # a damaged packet: the next one may decode
         for frame in frames:
-            return round((frame.rotation or 0) / 90) * 90 % 360  # (a display matrix can be any angle)
+            return _rotation(frame)
     return None
+
+
+def _pts_go_backwards(container, stream, max_pictures: int = 16) -> bool:
+    """Whether the first pictures' decoded presentation timestamps ever decrease."""
+    stream.codec_context.flush_buffers()
+    container.seek(0, stream=stream)
+    seen = []
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            continue
+        seen += [frame.pts for frame in frames if frame.pts is not None]
+        if len(seen) >= max_pictures:
+            break
+    return any(b <= a for a, b in zip(seen, seen[1:]))
 
 
 def _frame_rate(stream, num_stored: int, duration: float) -> float:
