@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -205,6 +206,32 @@ def test_annotation_is_drawn_on_the_frames(predictor, tmp_path):
     assert frame.shape == original.shape
     assert np.abs(frame[-8:] - original[-8:]).mean() < 6  # yuv420p round trip only
     assert np.abs(frame[:12] - original[:12]).mean() > 30  # the panel
+
+
+def test_a_phone_clip_is_shown_upright_and_timed_in_real_seconds(predictor, tmp_path):
+    """Stored landscape with a 90-degree display matrix, 25 fps for 1 s then 5 fps: the
+    prediction, its windows and the annotated video follow what a player shows."""
+    path = str(tmp_path / "phone.mp4")
+    frames = ramp_frames(35, 48, 64)
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 100)
+        stream.set_display_rotation(90)
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = 4 * i if i < 25 else 100 + 20 * (i - 25)  # 0.04 s steps for 1 s, then 10 x 0.2 s
+            frame.time_base = stream.time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    prediction = predictor.predict(path)
+    assert prediction.size == (64, 48)  # portrait, as displayed
+    # the last picture shows at 2.8 s, for the 0.04 s the encoder gave every packet: 2.84 s in all
+    assert prediction.num_frames / prediction.fps == pytest.approx(2.84, abs=1 / prediction.fps)
+    assert prediction.windows[-1].end == pytest.approx(prediction.num_frames / prediction.fps)
+    out = tmp_path / "annotated.mp4"
+    written = write_annotated_video(prediction, predictor.open(path, 64), str(out), short_side=64)
+    assert written[1:] == (84, 64) and decoded(out)[1] == (84, 64)  # 64 x 48 -> 85.3 x 64, then even
 
 
 def test_which_checkpoint_without_one_named(tmp_path):

@@ -182,3 +182,16 @@ def test_decord_widths_it_cannot_copy_fall_back_to_pyav(tmp_path):
     path = write_video(str(tmp_path / "w48.mp4"), frames, **LOSSLESS)
     reader = open_video(path, "decord")
     assert torch.equal(reader.get_frames([2, 9]), torch.from_numpy(frames[[2, 9]]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_truncated_file_plays_what_it_holds_and_is_reported(tmp_path, backend):
+    from videoregion.data.check import check_video
+
+    path = _truncated(tmp_path)  # the index says 60 frames; the bytes hold the first ones
+    reader = open_video(path, backend=backend)
+    assert 0 < reader.num_frames < 60
+    assert reader.get_frames([0, reader.num_frames - 1]).shape[0] == 2
+    assert any("truncated: the header counts 60 frames" in p for p in reader.timeline.problems)
+    result = check_video(path, backend=backend)
+    assert result.status == "suspicious" and result.reason.startswith("truncated")
