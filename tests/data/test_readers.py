@@ -195,3 +195,23 @@ def test_a_truncated_file_plays_what_it_holds_and_is_reported(tmp_path, backend)
     assert any("truncated: the header counts 60 frames" in p for p in reader.timeline.problems)
     result = check_video(path, backend=backend)
     assert result.status == "suspicious" and result.reason.startswith("truncated")
+
+
+def test_torchcodec_without_ffmpeg_is_one_config_error(monkeypatch):
+    import builtins
+
+    from videoregion.data.readers import check_backend
+    from videoregion.errors import ConfigError
+
+    real_import = builtins.__import__
+
+    def no_ffmpeg(name, *args, **kwargs):
+        if name.startswith("torchcodec"):
+            raise OSError("libavutil.so.59: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ffmpeg)
+    with pytest.raises(ConfigError, match=r'pip install -e "\.\[torchcodec\]" and apt-get install ffmpeg'):
+        check_backend("torchcodec")
+    with pytest.raises(ConfigError, match="unknown"):
+        check_backend("opencv")

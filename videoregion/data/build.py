@@ -30,7 +30,7 @@ from .clips import ClipReader, DecodeSettings
 from .dataset import VideoDataset
 from .layouts import SamplingSettings, get_layout, load_annotations
 from .loader import EpochSampler, SkipReport, VideoLoader, WorkerContiguousOrder, collate_items, seed_worker
-from .readers import READERS
+from .readers import check_backend
 from .sampling import FrameSampler
 from .transforms import TestTransform, TrainTransform
 
@@ -114,9 +114,7 @@ def build_transform(cfg: CfgNode, split: str) -> TrainTransform | TestTransform:
 def build_clip_reader(cfg: CfgNode, split: str) -> ClipReader:
     """The clips of ``split``: its frame sampler and transform, decoded as DATA.DECODING_BACKEND,
     DATA.DECODING_THREADS and DATA.DECODE_TIMEOUT say."""
-    if cfg.DATA.DECODING_BACKEND not in READERS:
-        raise ConfigError(f"DATA.DECODING_BACKEND {cfg.DATA.DECODING_BACKEND!r} unknown; "
-                          f"expected one of {sorted(READERS)}")
+    check_backend(cfg.DATA.DECODING_BACKEND)
     decode = DecodeSettings(backend=cfg.DATA.DECODING_BACKEND, threads=cfg.DATA.DECODING_THREADS,
                             timeout=cfg.DATA.DECODE_TIMEOUT)
     return ClipReader(build_sampler(cfg), build_transform(cfg, split), decode)

@@ -45,6 +45,7 @@ __all__ = [
     "PyAVReader",
     "TorchcodecReader",
     "VideoError",
+    "check_backend",
     "VideoReader",
     "open_video",
     "run_with_timeout",
@@ -331,13 +332,8 @@ class TorchcodecReader(_TimelineReader):
     """
 
     def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
+        self._decoder_class, self._resize = _torchcodec()
         super().__init__(path, threads, short_side)
-        try:
-            from torchcodec.decoders import VideoDecoder
-            from torchcodec.transforms import Resize
-        except (ImportError, OSError, RuntimeError):  # not installed, or FFmpeg's libraries missing
-            raise ConfigError(TORCHCODEC_MISSING) from None
-        self._decoder_class, self._resize = VideoDecoder, Resize
         self._decoders: dict[tuple[int, int], object] = {}
         self._fallback: PyAVReader | None = None  # reads the pictures torchcodec cannot
         self._pyav_only = False
@@ -398,10 +394,28 @@ class TorchcodecReader(_TimelineReader):
         return found
 
 
+def _torchcodec():
+    """torchcodec's VideoDecoder and Resize; a ConfigError saying how to install them when they do not load."""
+    try:
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+    except Exception:  # not installed (ImportError), or FFmpeg's shared libraries missing (OSError, RuntimeError)
+        raise ConfigError(TORCHCODEC_MISSING) from None
+    return VideoDecoder, Resize
+
+
 # ----------------------------------------------------------------------------- registry
 READERS: dict[str, Callable[..., VideoReader]] = {
     "decord": DecordReader, "pyav": PyAVReader, "torchcodec": TorchcodecReader,
 }
+
+
+def check_backend(backend: str) -> None:
+    """A ConfigError when ``backend`` is not registered or cannot run here (torchcodec without FFmpeg)."""
+    if backend not in READERS:
+        raise ConfigError(f"DATA.DECODING_BACKEND {backend!r} unknown; expected one of {sorted(READERS)}")
+    if backend == "torchcodec":
+        _torchcodec()
 
 
 def open_video(path: str, backend: str = "decord", threads: int = 1, short_side: int | None = None) -> VideoReader:
