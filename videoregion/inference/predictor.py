@@ -17,7 +17,7 @@ probabilities: the mean over views ("sum") or their maximum ("max").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,7 +34,7 @@ from videoregion.errors import ConfigError
 
 from .windows import Window, sliding_windows, window_clip_indices
 
-__all__ = ["Label", "Prediction", "Predictor", "topk_labels"]
+__all__ = ["Label", "Prediction", "Predictor", "topk_labels", "window_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ def topk_labels(scores: torch.Tensor, class_names: Sequence[str], k: int) -> lis
     """The ``k`` best classes of (K,) scores, best first."""
     values, indices = scores.topk(min(k, scores.shape[0]))
     return [Label(class_names[i], i, v) for v, i in zip(values.tolist(), indices.tolist())]
+
+
+def window_record(window: Window) -> dict:
+    """A window as the JSON files write it: index, start and end in seconds, first frame and frame count."""
+    return {"index": window.index, "start_seconds": round(window.start, 4), "end_seconds": round(window.end, 4),
+            "first_frame": window.first, "num_frames": window.length}
 
 
 @dataclass
@@ -97,8 +103,7 @@ class Prediction:
             "width": self.size[1],
             "topk": labels(self.video_topk),
             "windows": [
-                {"index": w.index, "start_seconds": round(w.start, 4), "end_seconds": round(w.end, 4),
-                 "first_frame": w.first, "num_frames": w.length, "topk": labels(top)}
+                {**window_record(w), "topk": labels(top)}
                 for w, top in zip(self.windows, self.window_topk)
             ],
             "class_names": list(self.class_names),
@@ -171,11 +176,9 @@ class Predictor:
         """Scores of every window of the video at ``path`` and of the whole video."""
         reader = self.clips.open(path)
         windows = self.windows_of(reader.num_frames, reader.fps)
-        per_batch = max(1, self.batch_size // self.views_per_window)
         scores = []
         with tqdm(total=len(windows), disable=not progress, desc="windows", unit="window", dynamic_ncols=True) as bar:
-            for first in range(0, len(windows), per_batch):
-                batch = windows[first : first + per_batch]
+            for batch in self.batches(windows):
                 scores.append(self.score_windows(reader, batch))
                 bar.update(len(batch))
         window_scores = torch.cat(scores)
@@ -185,14 +188,32 @@ class Predictor:
         return Prediction(path, reader.fps, reader.num_frames, tuple(size), windows, window_scores, video_scores,
                           self.class_names, self.topk)
 
+    def batches(self, windows: Sequence[Window]) -> Iterator[Sequence[Window]]:
+        """Consecutive runs of windows whose views make one forward pass of at most ``batch_size`` clips."""
+        per_batch = max(1, self.batch_size // self.views_per_window)
+        for first in range(0, len(windows), per_batch):
+            yield windows[first : first + per_batch]
+
+    def window_views(self, reader: VideoReader, windows: Sequence[Window]) -> torch.Tensor:
+        """Every view of each window, window by window: (len(windows) * views_per_window, C, T, crop, crop) uint8.
+
+        A window's views are its ``clips_per_window`` test clips, each in every test crop.
+        """
+        clips = torch.cat([window_clip_indices(w, self.clips.sampler, self.clips_per_window) for w in windows])
+        return torch.stack([view for frames in self.clips.read(reader, clips) for view in self.clips.views(frames)])
+
+    def forward_views(self, views: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """(N, C, T, H, W) uint8 views -> (N, K) float32 logits on the device; with ``pre_logits``, the pooled
+        features the head takes, (N, D) (``model.forward_head(model.forward_features(x), pre_logits=True)``)."""
+        x = normalize(views.to(self.device, non_blocking=True), self.mean, self.std)  # (N, C, T, H, W)
+        with self.precision.autocast():
+            if pre_logits:
+                return self.model.forward_head(self.model.forward_features(x), pre_logits=True).float()
+            return self.model(x).float()
+
     def score_windows(self, reader: VideoReader, windows: Sequence[Window]) -> torch.Tensor:
         """Softmax scores (len(windows), K), each window's clips and crops combined."""
-        clips = torch.cat([window_clip_indices(w, self.clips.sampler, self.clips_per_window) for w in windows])
-        views = [view for frames in self.clips.read(reader, clips) for view in self.clips.views(frames)]
-        x = normalize(torch.stack(views).to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, T, H, W)
-        with self.precision.autocast():
-            logits = self.model(x)
-        probs = logits.float().softmax(dim=-1).cpu()
+        probs = self.forward_views(self.window_views(reader, windows)).softmax(dim=-1).cpu()
         owner = torch.arange(len(windows)).repeat_interleave(self.views_per_window)
         return self.combine(probs, owner)
 
