@@ -278,7 +278,7 @@ def extract_videos(
             if item.error:
                 partial.pop(item.number, None)
                 summary.failed.append((item.path, item.error))
-                logger.warning("%s: %s", item.path, item.error)
+                logger.info("failed: %s: %s", item.path, item.error)
                 _append_line(report, f"{item.path}\t{item.error}")
                 summary.report = report
                 bar.update(1)
