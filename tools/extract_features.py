@@ -142,7 +142,7 @@ def resolve(args: argparse.Namespace, opts: list[str]):
             class_names_file=locating.DATA.CLASS_NAMES_FILE, num_classes=locating.MODEL.NUM_CLASSES,
             fold=locating.DATA.SPLIT,
         )
-        videos = list(dict.fromkeys(r.path for r in records))
+        videos = [r.path for r in records]
     else:
         videos = read_list(args.list) if args.list is not None else list(args.videos)
     checkpoint, state = find_checkpoint(locating, explicit=args.checkpoint or "")

@@ -248,13 +248,17 @@ def extract_videos(
     JSON types: the model, checkpoint and settings). Videos whose files are complete are skipped; unreadable
     ones are listed in :func:`failed_report_path` (``<path>\\t<reason>``, rewritten by each run) and the
     others done. ``workers`` loader processes decode ahead of the model (0: decode in this process).
-    A ConfigError before any work when two videos share a stem, or when ``out_dir`` holds files of
-    other settings or another video of the same stem.
+    A file listed twice is done once. A ConfigError before any work when two files share a stem, or
+    when ``out_dir`` holds files of other settings or another video of the same stem.
     """
     if not 0 <= rank < world_size:
         raise ConfigError(f"rank {rank} is outside a world of {world_size} processes (RANK, WORLD_SIZE)")
     if workers < 0:
         raise ConfigError(f"--workers must be 0 or more, got {workers}")
+    unique: dict[str, str] = {}
+    for video in videos:
+        unique.setdefault(os.path.abspath(video), video)
+    videos = list(unique.values())
     stems = output_stems(videos)
     summary = ExtractionSummary()
     try:
