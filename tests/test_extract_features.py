@@ -126,6 +126,10 @@ def test_resume_skips_done_videos_and_completes_a_partial_run(extractor, videos,
 
     with pytest.raises(ConfigError, match=r"one\.json was written with other settings"):
         extract_videos(extractor, videos["good"], str(out), meta={**META, "settings": {"window_frames": 16}})
+    (tmp_path / "elsewhere").mkdir()
+    namesake = make_video(tmp_path / "elsewhere" / "one.mp4", num_frames=8)
+    with pytest.raises(ConfigError, match=r"one\.json holds the features of .*/one\.mp4, not of .*elsewhere/one\.mp4"):
+        extract_videos(extractor, [namesake], str(out), meta=META)
 
 
 def test_an_unreadable_video_is_reported_and_the_others_done(extractor, videos, tmp_path):
@@ -186,6 +190,21 @@ def test_end_to_end_with_a_list_an_unreadable_video_and_a_rerun(trained, videos,
     args[args.index("feats")] = str(out)
     assert load_tool().main(args) == 1  # the rerun, in this process: the same outputs, nothing rewritten
     assert "wrote 0, skipped 3 (done before), failed 1" in capsys.readouterr().out
+
+
+def test_a_split_of_the_configs_dataset_with_trailing_overrides(trained, tmp_path, capsys):  # noqa: F811
+    """--cfg CFG --split test: the videos of the layout's test split (here the folder layout)."""
+    for split, name in [("train", "wave/w0.mp4"), ("train", "clap/c0.mp4"), ("test", "wave/w1.mp4"),
+                        ("test", "clap/c1.mp4")]:
+        (tmp_path / "data" / split / name).parent.mkdir(parents=True, exist_ok=True)
+        make_video(tmp_path / "data" / split / name, num_frames=10)
+    out = tmp_path / "out"
+    code = load_tool().main(["--cfg", trained["cfg"], "--split", "test", "--checkpoint", trained["checkpoint"],
+                             "--out", str(out), "--workers", "0", "DATA.DATASET", "folder",
+                             "DATA.PATH_TO_DATA_DIR", str(tmp_path / "data")])
+    assert code == 0, capsys.readouterr()
+    assert "wrote 2, skipped 0 (done before), failed 0" in capsys.readouterr().out
+    assert sorted(p.name for p in out.glob("*.npy")) == ["c1.npy", "w1.npy"]
 
 
 def test_torchrun_ranks_share_the_list(trained, videos, tmp_path):  # noqa: F811
