@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
+from videoregion.data.readers import VideoReader
 from videoregion.errors import ConfigError, OutputError, VideoError
 
 from .predictor import Predictor, window_record
@@ -94,7 +95,7 @@ class FeatureExtractor:
             return self.predictor.windows_of(num_frames, fps)
         return sliding_windows(num_frames, fps, self.window_frames / fps, self.stride_frames / fps)
 
-    def open(self, path: str):
+    def open(self, path: str) -> tuple[VideoReader, list[Window]]:
         """(reader, windows) of the video at ``path``; a VideoError when it cannot be read."""
         reader = self.predictor.clips.open(path)
         return reader, self.windows_of(reader.num_frames, reader.fps)
