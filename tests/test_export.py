@@ -45,14 +45,14 @@ def run_tool(name: str, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def exports(trained):  # noqa: F811
-    """{format: (path, what tools/export.py printed)}, each export taking any batch size."""
+    """{format: (path, what tools/export.py printed, the export loaded)}, each taking any batch size."""
     folder = trained["root"] / "exports"
     made = {}
     for fmt, name in FILES.items():
         path = str(folder / name)
         code, out, err = run_tool("export", "--checkpoint", trained["checkpoint"], "--out", path)
         assert code == 0, err
-        made[fmt] = (path, out)
+        made[fmt] = (path, out, load_export(path)[0])
     return made
 
 
@@ -72,10 +72,9 @@ def test_help():
 
 @pytest.mark.parametrize("fmt", list(FILES))
 def test_each_format_matches_eager_at_batch_1_and_3(exports, eager, fmt):
-    path, printed = exports[fmt]
+    _, printed, model = exports[fmt]
     assert "random clip (2, 3, 4, 28, 28): max |export - eager| = " in printed
     assert "decoded clip of a generated synthetic video (1, 3, 4, 28, 28): max |export - eager| = " in printed
-    model, _ = load_export(path)
     generator = torch.Generator().manual_seed(1)
     for batch in (1, 3):
         clips = torch.randn(batch, 3, 4, 28, 28, generator=generator)
@@ -87,7 +86,7 @@ def test_each_format_matches_eager_at_batch_1_and_3(exports, eager, fmt):
 
 @pytest.mark.parametrize("fmt", list(FILES))
 def test_metadata_round_trip(exports, trained, fmt):  # noqa: F811
-    path, _ = exports[fmt]
+    path = exports[fmt][0]
     meta = read_metadata(path)
     cfg = trained["config"]
     assert meta["model"] == "regionvit3d_nano" and meta["format"] == fmt
