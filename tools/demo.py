@@ -31,6 +31,9 @@ from videoregion.inference import (
     plot_timeline,
     write_annotated_video,
 )
+from videoregion.inference.build import build_export_predictor, export_config
+from videoregion.inference.export import format_of
+from videoregion.inference.onnx_model import OnnxModel
 
 DEFAULT_CFG = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
                                             "synthetic_regionvit.yaml"))
@@ -48,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "configs/synthetic_regionvit.yaml to find the checkpoint")
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: DEMO.CHECKPOINT_FILE_PATH, "
                         "else OUTPUT_DIR/checkpoints/checkpoint_best.pyth, else the newest epoch checkpoint there)")
+    parser.add_argument("--model", metavar="FILE.onnx", help="an ONNX export of tools/export.py, run by onnxruntime "
+                        "on the CPU; its class names and preprocessing come from the file (no checkpoint or config)")
     parser.add_argument("--labels", metavar="FILE", help="class names, one per line or json {name: index} "
                         "(default: the names saved in the checkpoint)")
     parser.add_argument("--topk", type=int, metavar="K", help="classes listed per window and for the video (DEMO.TOPK)")
@@ -86,6 +91,19 @@ def resolve(args: argparse.Namespace):
     return cfg, checkpoint, state
 
 
+def resolve_export(args: argparse.Namespace):
+    """(config, the export's path, predictor) for --model: the settings stored in the export, then the flags."""
+    if args.checkpoint or args.cfg_files:
+        raise ConfigError("--model takes its settings from the export: leave out --checkpoint and --cfg")
+    if format_of(args.model) != "onnx":
+        raise ConfigError(f"--model {args.model}: the demo runs ONNX exports (.onnx)")
+    model = OnnxModel(args.model)
+    cfg = export_config(model.metadata, args.model, args.opts)
+    apply_flags(cfg, args)
+    cfg.freeze()
+    return cfg, args.model, build_export_predictor(cfg, model, model.class_names)
+
+
 def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
     video = args.output or os.path.join("demo_output", os.path.splitext(os.path.basename(args.video))[0] + ".mp4")
     stem, ext = os.path.splitext(video)
@@ -98,8 +116,11 @@ def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
 def run(args: argparse.Namespace) -> None:
     open_video(args.video, backend="pyav").close()  # a bad video fails here, before the model loads
     video_out, json_out, timeline_out = output_paths(args)
-    cfg, checkpoint, state = resolve(args)
-    predictor = build_predictor(cfg, checkpoint, state=state)
+    if args.model:
+        cfg, checkpoint, predictor = resolve_export(args)
+    else:
+        cfg, checkpoint, state = resolve(args)
+        predictor = build_predictor(cfg, checkpoint, state=state)
     print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}",
           flush=True)
     prediction = predictor.predict(args.video, progress=True)

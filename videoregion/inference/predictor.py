@@ -113,6 +113,8 @@ class Prediction:
 class Predictor:
     """A model and the data pipeline's test-time path, applied to whole videos window by window.
 
+    ``model``: a PyTorch model (moved to ``device``, eval mode) or any callable ``clips -> logits``
+    with a ``num_classes`` (e.g. :class:`~.onnx_model.OnnxModel`, given clips on ``device``).
     ``clips``: the test clip reader (sampler, test transform, decoder and time budget).
     ``clip_frames(fps)``: video frames one clip spans (the default window); ``window_seconds`` or
     ``stride_seconds`` 0 take one clip's span and half a window. ``batch_size``: clips per forward.
@@ -120,7 +122,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
         class_names: Sequence[str],
         *,
         clips: ClipReader,
@@ -143,7 +145,7 @@ class Predictor:
         if clips_per_window < 1 or batch_size < 1 or topk < 1:
             raise ConfigError("clips per window, batch size and top-k must be at least 1")
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().to(self.device) if isinstance(model, nn.Module) else model
         self.class_names = list(class_names)
         self.clips = clips
         self.clip_frames = clip_frames
