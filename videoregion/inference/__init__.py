@@ -5,7 +5,15 @@ see), :mod:`.build` (config + checkpoint -> predictor), :mod:`.features` (each w
 features for downstream models). ``tools/demo.py`` and ``tools/extract_features.py`` are the command lines.
 """
 
-from .build import build_predictor, checkpoint_config, find_checkpoint, resolve_device
+from .build import (
+    build_export_predictor,
+    build_predictor,
+    checkpoint_config,
+    export_config,
+    export_metadata,
+    find_checkpoint,
+    resolve_device,
+)
 from .features import (
     ExtractionSummary,
     FeatureExtractor,
@@ -14,11 +22,16 @@ from .features import (
     failed_report_path,
     output_stems,
 )
+from .onnx_model import OnnxModel
 from .predictor import Label, Prediction, Predictor, topk_labels, window_record
 from .visualize import ENCODERS, format_table, plot_timeline, render_panel, write_annotated_video
 from .windows import Window, sliding_windows, window_clip_indices
 
 __all__ = [
+    "OnnxModel",
+    "build_export_predictor",
+    "export_config",
+    "export_metadata",
     "ENCODERS",
     "ExtractionSummary",
     "FeatureExtractor",
