@@ -162,9 +162,13 @@ class Predictor:
         """
         return self.clips.decode.open(path, short_side)
 
-    def windows_of(self, num_frames: int, fps: float) -> list[Window]:
+    def window_span(self, fps: float) -> tuple[float, float]:
+        """(window, stride) in seconds at ``fps``: the configured ones, else one clip's span and half of it."""
         window = self.window_seconds or self.clip_frames(fps) / fps
-        return sliding_windows(num_frames, fps, window, self.stride_seconds or window / 2)
+        return window, self.stride_seconds or window / 2
+
+    def windows_of(self, num_frames: int, fps: float) -> list[Window]:
+        return sliding_windows(num_frames, fps, *self.window_span(fps))
 
     @torch.inference_mode()
     def predict(self, path: str, progress: bool = False) -> Prediction:
@@ -188,13 +192,22 @@ class Predictor:
     def score_windows(self, reader: VideoReader, windows: Sequence[Window]) -> torch.Tensor:
         """Softmax scores (len(windows), K), each window's clips and crops combined."""
         clips = torch.cat([window_clip_indices(w, self.clips.sampler, self.clips_per_window) for w in windows])
-        views = [view for frames in self.clips.read(reader, clips) for view in self.clips.views(frames)]
-        x = normalize(torch.stack(views).to(self.device, non_blocking=True), self.mean, self.std)  # (B, C, T, H, W)
+        return self.score_clips(self.clips.read(reader, clips), len(windows))
+
+    def score_clips(self, clips: Sequence[torch.Tensor], num_windows: int) -> torch.Tensor:
+        """Softmax scores (num_windows, K) of windows' clips [(T, C, H, W) uint8 at the decode size],
+        ``clips_per_window`` consecutive clips per window; each clip's crops and clips combined."""
+        x = self.views_of(clips)
         with self.precision.autocast():
             logits = self.model(x)
         probs = logits.float().softmax(dim=-1).cpu()
-        owner = torch.arange(len(windows)).repeat_interleave(self.views_per_window)
+        owner = torch.arange(num_windows).repeat_interleave(self.views_per_window)
         return self.combine(probs, owner)
+
+    def views_of(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Clips [(T, C, H, W) uint8] -> their test crops, normalised on the device, (N * crops, C, T, h, w)."""
+        views = [view for frames in clips for view in self.clips.views(frames)]
+        return normalize(torch.stack(views).to(self.device, non_blocking=True), self.mean, self.std)
 
     def combine(self, scores: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
         """(N, K) scores -> (G, K): per group, the mean ("sum") or the maximum ("max") over its rows."""

@@ -25,7 +25,7 @@ from videoregion.errors import ConfigError, OutputError
 
 from .predictor import Label, Prediction
 
-__all__ = ["ENCODERS", "format_table", "plot_timeline", "render_panel", "write_annotated_video"]
+__all__ = ["ENCODERS", "AnnotatedStream", "format_table", "plot_timeline", "render_panel", "write_annotated_video"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +190,56 @@ def write_annotated_video(
     except av.FFmpegError as e:
         raise OutputError(f"{path}: cannot write the annotated video ({e})") from None
     return reader.num_frames, height, width
+
+
+class AnnotatedStream:
+    """An annotated video written frame by frame as frames come (a live stream's ``--output``).
+
+    Each frame gets the panel of :func:`write_annotated_video`, drawn once per header and labels.
+    Frames are timed by their index at ``fps``, so dropped frames leave gaps instead of speeding up.
+    Use as a context manager; closing flushes the encoder.
+    """
+
+    def __init__(self, path: str, fps: float, height: int, width: int):
+        import av
+
+        self.path, self.fps, self.height, self.width = path, fps, height, width
+        self.row_height = max(12, round(min(height, width) / 18))
+        self._panel: tuple[tuple, np.ndarray] | None = None
+        self.frames = 0
+        try:
+            self.container, self.stream = _open_output(path, fps, height, width)
+        except av.FFmpegError as e:
+            raise OutputError(f"{path}: cannot write the annotated video ({e})") from None
+
+    def write(self, image: np.ndarray, index: int, header: str, labels: list[Label]) -> None:
+        """Frame ``index`` of the stream, (H, W, 3) uint8 at the writer's size, with its panel."""
+        import av
+
+        key = (header, tuple(labels))
+        if self._panel is None or self._panel[0] != key:
+            self._panel = (key, render_panel(header, labels[:PANEL_ROWS], self.width, self.row_height))
+        frame = av.VideoFrame.from_ndarray(_blend(np.ascontiguousarray(image[: self.height, : self.width]),
+                                                  self._panel[1]), format="rgb24")
+        frame.pts = index
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except av.FFmpegError as e:
+            raise OutputError(f"{self.path}: cannot write the annotated video ({e})") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        import av
+
+        try:
+            self.container.mux(self.stream.encode())
+        except av.FFmpegError as e:
+            raise OutputError(f"{self.path}: cannot write the annotated video ({e})") from None
+        finally:
+            self.container.close()
+
+    def __enter__(self) -> AnnotatedStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
