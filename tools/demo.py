@@ -35,8 +35,9 @@ from videoregion.inference import (
     plot_timeline,
     write_annotated_video,
 )
+from videoregion.inference.explain import explain_video, layer_grad_cam, strip_windows
 from videoregion.inference.stream import StreamClassifier, StreamSource
-from videoregion.inference.visualize import AnnotatedStream, output_size
+from videoregion.inference.visualize import AnnotatedStream, output_size, plot_explanations
 
 DEFAULT_CFG = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
                                             "synthetic_regionvit.yaml"))
@@ -112,12 +113,20 @@ def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
 def run(args: argparse.Namespace) -> None:
     open_video(args.video, backend="pyav").close()  # a bad video fails here, before the model loads
     video_out, json_out, timeline_out = output_paths(args)
+    if args.explain:
+        layer_grad_cam()  # captum missing: say so before the model loads
     cfg, checkpoint, state = resolve(args)
     predictor = build_predictor(cfg, checkpoint, state=state)
     print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}",
           flush=True)
     prediction = predictor.predict(args.video, progress=True)
     print(format_table(prediction), flush=True)
+    explanations = None
+    if args.explain:
+        explanations = explain_video(predictor, args.video, prediction,
+                                     keep_images=strip_windows(len(prediction.windows)))
+        plot_explanations(explanations, args.explain, title=f"{os.path.basename(args.video)}: where "
+                          f"{cfg.MODEL.NAME} looked (Grad-CAM of each window's top class)")
 
     os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
     with open(json_out, "w") as f:
@@ -125,8 +134,11 @@ def run(args: argparse.Namespace) -> None:
     plot_timeline(prediction, timeline_out)
     short_side = cfg.DEMO.OUTPUT_SHORT_SIDE or None
     frames, height, width = write_annotated_video(prediction, predictor.open(args.video, short_side), video_out,
-                                                  short_side=cfg.DEMO.OUTPUT_SHORT_SIDE, progress=True)
+                                                  short_side=cfg.DEMO.OUTPUT_SHORT_SIDE, progress=True,
+                                                  explanations=explanations)
     print(f"\nwrote {json_out}\nwrote {timeline_out}\nwrote {video_out} ({frames} frames, {width}x{height})")
+    if args.explain:
+        print(f"wrote {args.explain}")
 
 
 def run_stream(args: argparse.Namespace) -> None:
@@ -209,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     if bool(args.video) == bool(args.stream):
         print("error: give a video file or --stream SOURCE (one of them)", file=sys.stderr)
+        return 2
+    if args.stream and args.explain:
+        print("error: --explain explains a video file, not --stream", file=sys.stderr)
         return 2
     try:
         run_stream(args) if args.stream else run(args)

@@ -39,6 +39,8 @@ __all__ = ["StreamClassifier", "StreamFrame", "StreamResult", "StreamSource", "S
 logger = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0  # for a stream that states no frame rate
+# FFmpeg probes 5 s of a stream before its first frame by default: 1 s starts a live source sooner.
+LIVE_OPTIONS = {"analyzeduration": "1000000"}
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,13 @@ class StreamSource:
     def open(self, timeout: float):
         """The opened input container; a VideoError that names the source when it cannot be opened."""
         try:
-            if self.stdin:
-                return av.open(sys.stdin.buffer, format=self.format)
-            return av.open(self.url, format=self.format, timeout=(timeout, timeout))
+            if self.stdin:  # unbuffered: a reader blocked on a buffered stdin holds its lock, and then Python
+                # cannot shut down while it waits
+                return av.open(open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), format=self.format,
+                               options=LIVE_OPTIONS)
+            return av.open(self.url, format=self.format, options=LIVE_OPTIONS, timeout=(timeout, timeout))
         except (av.FFmpegError, OSError) as e:
-            raise VideoError(f"{self.url}: cannot open the stream ({e})") from None
+            raise VideoError(self.url, f"cannot open the stream ({e})") from None
 
 
 @dataclass
@@ -142,7 +146,7 @@ class _Reader(threading.Thread):
         try:
             stream = container.streams.video[0] if container.streams.video else None
             if stream is None:
-                raise VideoError(f"{self.source.url}: the stream holds no video")
+                raise VideoError(self.source.url, "the stream holds no video")
             stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             self.put(float(rate) if rate and float(rate) > 0 else None)
@@ -152,8 +156,8 @@ class _Reader(threading.Thread):
                 self.put(self.convert(index, frame))
             self.put(None)
         except (av.FFmpegError, OSError) as e:
-            self.put(VideoError(f"{self.source.url}: the stream broke off ({e})"))
-        except VideoError as e:
+            self.put(VideoError(self.source.url, f"the stream broke off ({e})"))
+        except Exception as e:  # anything else reaches the consumer, which raises it
             self.put(e)
         finally:
             container.close()
@@ -243,7 +247,7 @@ class StreamClassifier:
                 item = reader.frames.get(timeout=0.05)
             except queue.Empty:
                 if time.monotonic() > deadline:
-                    raise VideoError(f"{source.url}: nothing arrived for {self.start_timeout:g} s") from None
+                    raise VideoError(source.url, f"nothing arrived for {self.start_timeout:g} s") from None
                 continue
             if isinstance(item, Exception):
                 raise item
@@ -284,7 +288,7 @@ class StreamClassifier:
         if newest < 0:
             if summary.stopped:
                 return summary
-            raise VideoError(f"{source.url}: the stream ended before its first frame")
+            raise VideoError(source.url, "the stream ended before its first frame")
         if not summary.stopped and (window := plan.tail(newest)) is not None:
             on_result(self._score(plan, window, time.monotonic(), reader.dropped))
         summary.windows = plan.next
