@@ -112,7 +112,7 @@ def test_a_model_that_falls_behind_drops_frames_and_keeps_the_windows(predictor,
     assert summary.dropped > 0 and summary.frames == 60
     assert [r.window.index for r in results] == list(range(len(results)))
     assert [r.window for r in results] == sliding_windows(60, 30.0, *predictor.window_span(30.0))
-    assert results[-1].dropped == summary.dropped or results[-1].dropped <= summary.dropped
+    assert results[-1].dropped <= summary.dropped
 
 
 @pytest.mark.parametrize("source", ["missing.mp4", "not_a_video.txt"])
