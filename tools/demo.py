@@ -4,6 +4,8 @@
     python tools/demo.py video.mp4
     python tools/demo.py video.mp4 --checkpoint output/run/checkpoints/checkpoint_best.pyth --topk 3
     python tools/demo.py video.mkv --output out/video.webm --window-seconds 2 --stride-seconds 1
+    python tools/demo.py video.mp4 --explain out/explained.png    # where the model looked, per window
+    python tools/demo.py --stream 0 --json out/live.jsonl          # camera 0; also rtsp://..., a path, - (stdin)
 
 Without --checkpoint it takes the best checkpoint of the main job (the OUTPUT_DIR of --cfg,
 configs/synthetic_regionvit.yaml by default; its newest epoch checkpoint when the run never
@@ -17,7 +19,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 from videoregion.config import load_config
 from videoregion.data.readers import open_video
@@ -32,8 +36,11 @@ from videoregion.inference import (
     write_annotated_video,
 )
 from videoregion.inference.build import build_export_predictor, export_config
+from videoregion.inference.explain import explain_video, layer_grad_cam, strip_windows
 from videoregion.inference.export import format_of
 from videoregion.inference.onnx_model import OnnxModel
+from videoregion.inference.stream import StreamClassifier, StreamSource
+from videoregion.inference.visualize import AnnotatedStream, output_size, plot_explanations
 
 DEFAULT_CFG = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
                                             "synthetic_regionvit.yaml"))
@@ -45,7 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n" + __doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2],
     )
-    parser.add_argument("video", help="video file (mp4, mkv, webm, avi, ...)")
+    parser.add_argument("video", nargs="?", help="video file (mp4, mkv, webm, avi, ...); none with --stream")
+    parser.add_argument("--stream", metavar="SOURCE", help="classify live input instead: a camera index (0: "
+                        "/dev/video0), a URL or path FFmpeg opens (rtsp://, http://), or - for a video stream on "
+                        "stdin; one line per window as it completes; Ctrl-C ends it")
+    parser.add_argument("--stream-queue", type=int, default=64, metavar="N", help="frames that may wait for the "
+                        "model with --stream; beyond that the oldest is dropped (default 64)")
+    parser.add_argument("--explain", metavar="OUT.png", help="where the model looked (Grad-CAM): a strip of frames "
+                        "per window with its heat map and top label; the annotated video gets the heat too")
     parser.add_argument("--cfg", dest="cfg_files", action="append", default=[], metavar="CFG",
                         help="config YAML (repeat to merge); default: the checkpoint's own config, and "
                              "configs/synthetic_regionvit.yaml to find the checkpoint")
@@ -58,7 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--topk", type=int, metavar="K", help="classes listed per window and for the video (DEMO.TOPK)")
     parser.add_argument("--output", metavar="OUT.mp4", help="annotated video; .mp4/.mkv/.mov (h264), .webm (VP9), "
                         ".avi (MPEG-4) (default: demo_output/<video name>.mp4)")
-    parser.add_argument("--json", metavar="OUT.json", help="predictions as JSON (default: beside --output)")
+    parser.add_argument("--json", metavar="OUT.json", help="predictions as JSON (default: beside --output); with "
+                        "--stream one JSON line appended per window (no default)")
     parser.add_argument("--timeline", metavar="OUT.png", help="score timeline (default: beside --output)")
     parser.add_argument("--window-seconds", type=float, metavar="S", help="window length (DEMO.WINDOW_SECONDS; "
                         "default one clip)")
@@ -104,6 +119,14 @@ def resolve_export(args: argparse.Namespace):
     return cfg, args.model, build_export_predictor(cfg, model, model.class_names)
 
 
+def make_predictor(args: argparse.Namespace):
+    """(config, model file, Predictor) from --model FILE.onnx, else from the checkpoint and config."""
+    if args.model:
+        return resolve_export(args)
+    cfg, checkpoint, state = resolve(args)
+    return cfg, checkpoint, build_predictor(cfg, checkpoint, state=state)
+
+
 def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
     video = args.output or os.path.join("demo_output", os.path.splitext(os.path.basename(args.video))[0] + ".mp4")
     stem, ext = os.path.splitext(video)
@@ -116,15 +139,19 @@ def output_paths(args: argparse.Namespace) -> tuple[str, str, str]:
 def run(args: argparse.Namespace) -> None:
     open_video(args.video, backend="pyav").close()  # a bad video fails here, before the model loads
     video_out, json_out, timeline_out = output_paths(args)
-    if args.model:
-        cfg, checkpoint, predictor = resolve_export(args)
-    else:
-        cfg, checkpoint, state = resolve(args)
-        predictor = build_predictor(cfg, checkpoint, state=state)
+    if args.explain:
+        layer_grad_cam()  # captum missing: say so before the model loads
+    cfg, checkpoint, predictor = make_predictor(args)
     print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}",
           flush=True)
     prediction = predictor.predict(args.video, progress=True)
     print(format_table(prediction), flush=True)
+    explanations = None
+    if args.explain:
+        explanations = explain_video(predictor, args.video, prediction,
+                                     keep_images=strip_windows(len(prediction.windows)))
+        plot_explanations(explanations, args.explain, title=f"{os.path.basename(args.video)}: where "
+                          f"{cfg.MODEL.NAME} looked (Grad-CAM of each window's top class)")
 
     os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
     with open(json_out, "w") as f:
@@ -132,8 +159,69 @@ def run(args: argparse.Namespace) -> None:
     plot_timeline(prediction, timeline_out)
     short_side = cfg.DEMO.OUTPUT_SHORT_SIDE or None
     frames, height, width = write_annotated_video(prediction, predictor.open(args.video, short_side), video_out,
-                                                  short_side=cfg.DEMO.OUTPUT_SHORT_SIDE, progress=True)
+                                                  short_side=cfg.DEMO.OUTPUT_SHORT_SIDE, progress=True,
+                                                  explanations=explanations)
     print(f"\nwrote {json_out}\nwrote {timeline_out}\nwrote {video_out} ({frames} frames, {width}x{height})")
+    if args.explain:
+        print(f"wrote {args.explain}")
+
+
+def run_stream(args: argparse.Namespace) -> None:
+    """--stream: one line per window as it completes (and a JSON line, and annotated frames); Ctrl-C ends it."""
+    if args.output and os.path.splitext(args.output)[1].lower() not in ENCODERS:
+        raise ConfigError(f"--output {args.output}: cannot write that; use one of {sorted(ENCODERS)}")
+    if args.stream_queue < 1:
+        raise ConfigError(f"--stream-queue must be at least 1, got {args.stream_queue}")
+    source = StreamSource.parse(args.stream)
+    cfg, checkpoint, predictor = make_predictor(args)
+    print(f"{cfg.MODEL.NAME} ({len(predictor.class_names)} classes) from {checkpoint}, on {predictor.device}; "
+          f"reading {source.url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # finish the window at hand, flush, exit 0
+    short_side = cfg.DEMO.OUTPUT_SHORT_SIDE
+    outputs: dict = {}
+
+    def start(fps: float) -> None:
+        window, stride = predictor.window_span(fps)
+        print(f"{fps:.2f} fps; a window of {window:.2f} s every {stride:.2f} s", flush=True)
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            outputs["json"] = open(args.json, "a")
+        outputs["fps"] = fps
+
+    def result(r) -> None:
+        w = r.window
+        print(f"window {w.index:>4}  {w.start:7.2f}-{w.end:<7.2f}  "
+              + "  ".join(f"{name} {score:.3f}" for name, _, score in r.topk)
+              + f"  ({r.latency * 1000:.0f} ms{f', {r.dropped} dropped' if r.dropped else ''})", flush=True)
+        if "json" in outputs:
+            outputs["json"].write(json.dumps(r.to_dict()) + "\n")
+            outputs["json"].flush()
+
+    def frame(f, latest) -> None:
+        if "video" not in outputs:
+            h, w = f.display.shape[:2]
+            outputs["video"] = AnnotatedStream(args.output, outputs["fps"], h, w)
+        header = f"{f.index / outputs['fps']:5.1f} s" + (f"  window {latest.window.start:.1f}-{latest.window.end:.1f} s"
+                                                         if latest else "  waiting for the first window")
+        outputs["video"].write(f.display, f.index, header, latest.topk if latest else [])
+
+    try:
+        summary = StreamClassifier(predictor, capacity=args.stream_queue).run(
+            source, result, on_frame=frame if args.output else None, stop=stop, on_start=start,
+            display_size=(lambda h, w: output_size(h, w, short_side)) if args.output else None)
+    finally:
+        if "json" in outputs:
+            outputs["json"].close()
+        if "video" in outputs:
+            outputs["video"].close()
+    how = "stopped" if summary.stopped else "the stream ended"
+    print(f"{how}: {summary.frames} frames, {summary.windows} windows, {summary.dropped} frames dropped "
+          f"(the model could not keep up)" if summary.dropped else
+          f"{how}: {summary.frames} frames, {summary.windows} windows, no frame dropped", flush=True)
+    for key, path in (("json", args.json), ("video", args.output)):
+        if key in outputs:
+            print(f"wrote {path}")
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:
@@ -155,8 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     # library warnings (torch's about pickle protocols, ...) only with --verbose: errors stay one line
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    if bool(args.video) == bool(args.stream):
+        print("error: give a video file or --stream SOURCE (one of them)", file=sys.stderr)
+        return 2
+    if args.stream and args.explain:
+        print("error: --explain explains a video file, not --stream", file=sys.stderr)
+        return 2
+    if args.model and args.explain:
+        print("error: --explain needs the PyTorch model (--checkpoint), not an export (--model)", file=sys.stderr)
+        return 2
     try:
-        run(args)
+        run_stream(args) if args.stream else run(args)
     except (VideoRegionError, OSError) as e:  # OSError: an output path that cannot be written
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1

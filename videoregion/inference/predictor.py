@@ -169,9 +169,13 @@ class Predictor:
         """
         return self.clips.decode.open(path, short_side)
 
-    def windows_of(self, num_frames: int, fps: float) -> list[Window]:
+    def window_span(self, fps: float) -> tuple[float, float]:
+        """(window, stride) in seconds at ``fps``: the configured ones, else one clip's span and half of it."""
         window = self.window_seconds or self.clip_frames(fps) / fps
-        return sliding_windows(num_frames, fps, window, self.stride_seconds or window / 2)
+        return window, self.stride_seconds or window / 2
+
+    def windows_of(self, num_frames: int, fps: float) -> list[Window]:
+        return sliding_windows(num_frames, fps, *self.window_span(fps))
 
     @torch.inference_mode()
     def predict(self, path: str, progress: bool = False) -> Prediction:
@@ -202,7 +206,7 @@ class Predictor:
         A window's views are its ``clips_per_window`` test clips, each in every test crop.
         """
         clips = torch.cat([window_clip_indices(w, self.clips.sampler, self.clips_per_window) for w in windows])
-        return torch.stack([view for frames in self.clips.read(reader, clips) for view in self.clips.views(frames)])
+        return self.clip_views(self.clips.read(reader, clips))
 
     def forward_views(self, views: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """(N, C, T, H, W) uint8 views -> (N, K) float32 logits on the device; with ``pre_logits``, the pooled
@@ -215,9 +219,19 @@ class Predictor:
 
     def score_windows(self, reader: VideoReader, windows: Sequence[Window]) -> torch.Tensor:
         """Softmax scores (len(windows), K), each window's clips and crops combined."""
-        probs = self.forward_views(self.window_views(reader, windows)).softmax(dim=-1).cpu()
-        owner = torch.arange(len(windows)).repeat_interleave(self.views_per_window)
+        clips = torch.cat([window_clip_indices(w, self.clips.sampler, self.clips_per_window) for w in windows])
+        return self.score_clips(self.clips.read(reader, clips), len(windows))
+
+    def score_clips(self, clips: Sequence[torch.Tensor], num_windows: int) -> torch.Tensor:
+        """Softmax scores (num_windows, K) of windows' clips [(T, C, H, W) uint8 at the decode size],
+        ``clips_per_window`` consecutive clips per window; each clip's crops and clips combined."""
+        probs = self.forward_views(self.clip_views(clips)).softmax(dim=-1).cpu()
+        owner = torch.arange(num_windows).repeat_interleave(self.views_per_window)
         return self.combine(probs, owner)
+
+    def clip_views(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Clips [(T, C, H, W) uint8] -> each clip's test crops, (N * crops, C, T, crop, crop) uint8."""
+        return torch.stack([view for frames in clips for view in self.clips.views(frames)])
 
     def combine(self, scores: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
         """(N, K) scores -> (G, K): per group, the mean ("sum") or the maximum ("max") over its rows."""

@@ -23,9 +23,19 @@ from tqdm import tqdm
 from videoregion.data.readers import VideoReader, scaled_size
 from videoregion.errors import ConfigError, OutputError
 
+from .explain import Explanation, upsample_heat
 from .predictor import Label, Prediction
 
-__all__ = ["ENCODERS", "format_table", "plot_timeline", "render_panel", "write_annotated_video"]
+__all__ = [
+    "ENCODERS",
+    "AnnotatedStream",
+    "blend_heat",
+    "format_table",
+    "plot_explanations",
+    "plot_timeline",
+    "render_panel",
+    "write_annotated_video",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +49,8 @@ ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
 }
 PANEL_ROWS = 3  # labels drawn on the video (the table and the JSON have all top-k)
 PANEL_ALPHA = 0.6  # opacity of the panel's background
+HEAT_ALPHA = 0.6  # opacity of the hottest part of an explanation's heat map
+HEAT_COLOURS = "inferno"
 
 
 def _labels(items: list[Label]) -> str:
@@ -79,6 +91,61 @@ def plot_timeline(prediction: Prediction, path: str, max_classes: int = 6) -> No
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def blend_heat(image: np.ndarray, heat: np.ndarray, alpha: float = HEAT_ALPHA) -> np.ndarray:
+    """Heat (H, W) in [0, 1] over image (H, W, 3) uint8, in place: coloured, as opaque as it is hot."""
+    from matplotlib import colormaps
+
+    colours = colormaps[HEAT_COLOURS](heat)[..., :3] * 255.0
+    weight = (alpha * heat)[..., None]
+    image[:] = (image * (1.0 - weight) + colours * weight + 0.5).astype(np.uint8)
+    return image
+
+
+def plot_explanations(explanations: list[Explanation], path: str, columns: int = 8, title: str = "") -> None:
+    """PNG: one row per explanation that kept its crops: up to ``columns`` frames of the clip the model
+    saw, each under its heat map, the window's time and the class explained on the left."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [e for e in explanations if e.images is not None]
+    if not rows:
+        raise ValueError("no explanation kept its crops (explain_video(..., keep_images=...))")
+    shown = min(columns, rows[0].images.shape[0])
+    fig, axes = plt.subplots(len(rows), shown, figsize=(1.3 * shown + 1.6, 1.35 * len(rows) + 0.4), dpi=100,
+                             squeeze=False)
+    for row, e in zip(axes, rows):
+        picks = np.linspace(0, e.images.shape[0] - 1, shown).round().astype(int)
+        heat = upsample_heat(e.heat[picks], tuple(e.images.shape[1:3])).numpy()
+        for ax, t, h in zip(row, picks, heat):
+            ax.imshow(blend_heat(e.images[t].numpy().copy(), h))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"frame {int(e.frames[t])}", fontsize=7, pad=2)
+        row[0].set_ylabel(f"{e.window.start:.1f}-{e.window.end:.1f} s\n{e.label.name}\n{e.label.score:.2f}",
+                          fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(title or "where the model looked (Grad-CAM of each window's top class)", fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _frame_heat(explanation: Explanation, index: int, height: int, width: int) -> np.ndarray:
+    """The heat of video frame ``index`` (its nearest clip frame's) over a (height, width) output frame."""
+    t = int((explanation.frames - index).abs().argmin())
+    fh, fw = explanation.frame_size
+    top, left, h, w = explanation.box
+    sy, sx = height / fh, width / fw
+    y0, x0 = round(top * sy), round(left * sx)
+    y1, x1 = min(height, round((top + h) * sy)), min(width, round((left + w) * sx))
+    canvas = np.zeros((height, width), np.float32)  # outside the crop the model saw nothing
+    if y1 > y0 and x1 > x0:
+        canvas[y0:y1, x0:x1] = upsample_heat(explanation.heat[t], (y1 - y0, x1 - x0)).numpy()
+    return canvas
 
 
 def render_panel(header: str, labels: list[Label], width: int, row_height: int) -> np.ndarray:
@@ -150,11 +217,13 @@ def write_annotated_video(
     short_side: int = 360,
     chunk: int = 64,
     progress: bool = False,
+    explanations: list[Explanation] | None = None,
 ) -> tuple[int, int, int]:
     """Write the annotated copy of ``reader``'s video (container and codec from ``path``'s extension).
 
     ``reader`` is best opened for frames of ``short_side`` (decord scales when it opens a file).
     Returns (frames, height, width) written. Every frame of the input is written, at its frame rate.
+    With ``explanations`` (one per window), each frame also shows its window's heat map.
     """
     import av
 
@@ -181,6 +250,8 @@ def write_annotated_video(
                                   f"video: {best.name} {best.score:.2f}")
                         cached = (window, render_panel(header, tops[window][:rows], width, row_height))
                     image = np.ascontiguousarray(frames[index - first, :height, :width])
+                    if explanations is not None:
+                        blend_heat(image, _frame_heat(explanations[window], index, *image.shape[:2]))
                     frame = av.VideoFrame.from_ndarray(_blend(image, cached[1]), format="rgb24")
                     for packet in stream.encode(frame):
                         container.mux(packet)
@@ -190,3 +261,56 @@ def write_annotated_video(
     except av.FFmpegError as e:
         raise OutputError(f"{path}: cannot write the annotated video ({e})") from None
     return reader.num_frames, height, width
+
+
+class AnnotatedStream:
+    """An annotated video written frame by frame as frames come (a live stream's ``--output``).
+
+    Each frame gets the panel of :func:`write_annotated_video`, drawn once per header and labels.
+    Frames are timed by their index at ``fps``, so dropped frames leave gaps instead of speeding up.
+    Use as a context manager; closing flushes the encoder.
+    """
+
+    def __init__(self, path: str, fps: float, height: int, width: int):
+        import av
+
+        self.path, self.fps, self.height, self.width = path, fps, height, width
+        self.row_height = max(12, round(min(height, width) / 18))
+        self._panel: tuple[tuple, np.ndarray] | None = None
+        self.frames = 0
+        try:
+            self.container, self.stream = _open_output(path, fps, height, width)
+        except av.FFmpegError as e:
+            raise OutputError(f"{path}: cannot write the annotated video ({e})") from None
+
+    def write(self, image: np.ndarray, index: int, header: str, labels: list[Label]) -> None:
+        """Frame ``index`` of the stream, (H, W, 3) uint8 at the writer's size, with its panel."""
+        import av
+
+        key = (header, tuple(labels))
+        if self._panel is None or self._panel[0] != key:
+            self._panel = (key, render_panel(header, labels[:PANEL_ROWS], self.width, self.row_height))
+        frame = av.VideoFrame.from_ndarray(_blend(np.ascontiguousarray(image[: self.height, : self.width]),
+                                                  self._panel[1]), format="rgb24")
+        frame.pts = index
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except av.FFmpegError as e:
+            raise OutputError(f"{self.path}: cannot write the annotated video ({e})") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        import av
+
+        try:
+            self.container.mux(self.stream.encode())
+        except av.FFmpegError as e:
+            raise OutputError(f"{self.path}: cannot write the annotated video ({e})") from None
+        finally:
+            self.container.close()
+
+    def __enter__(self) -> AnnotatedStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
