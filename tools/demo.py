@@ -25,7 +25,7 @@ import threading
 
 from videoregion.config import load_config
 from videoregion.data.readers import open_video
-from videoregion.errors import ConfigError, VideoRegionError
+from videoregion.errors import ConfigError, VideoRegionError, one_line
 from videoregion.inference import (
     ENCODERS,
     build_predictor,
@@ -222,19 +222,6 @@ def run_stream(args: argparse.Namespace) -> None:
     for key, path in (("json", args.json), ("video", args.output)):
         if key in outputs:
             print(f"wrote {path}")
-
-
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """The message's first line (it names the file and the problem), a long one cut after its first
-    sentence or at ``limit`` characters (torch's message for a file that is not a checkpoint runs on
-    with advice about weights_only; a checkpoint that does not fit lists every tensor).
-    """
-    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    if len(line) <= limit:
-        return line
-    if ". " in line[:limit]:
-        return line[: line.index(". ") + 1]
-    return line[:limit] + " ..."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ import torch
 from videoregion.config import load_config
 from videoregion.data.batch import normalize
 from videoregion.data.build import build_clip_reader
-from videoregion.errors import ConfigError, OutputError, VideoRegionError
+from videoregion.errors import ConfigError, OutputError, VideoRegionError, one_line
 from videoregion.inference.build import (
     checkpoint_config,
     class_names_for,
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except (VideoRegionError, OSError) as e:
-        print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

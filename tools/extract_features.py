@@ -25,7 +25,7 @@ import torch
 
 from videoregion.config import get_cfg, load_config
 from videoregion.data.layouts import load_annotations
-from videoregion.errors import ConfigError, VideoRegionError
+from videoregion.errors import ConfigError, VideoRegionError, one_line
 from videoregion.inference import (
     FeatureExtractor,
     build_predictor,
@@ -204,14 +204,6 @@ def run(args: argparse.Namespace) -> int:
         line += f": {named}{more}; listed in {summary.report}"
     print(line, flush=True)
     return 1 if summary.failed else 0
-
-
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """The message's first line, a long one cut after its first sentence or at ``limit`` characters."""
-    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    if len(line) <= limit:
-        return line
-    return line[: line.index(". ") + 1] if ". " in line[:limit] else line[:limit] + " ..."
 
 
 def main(argv: list[str] | None = None) -> int:

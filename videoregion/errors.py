@@ -19,6 +19,7 @@ __all__ = [
     "OutputError",
     "VideoError",
     "VideoRegionError",
+    "one_line",
 ]
 
 
@@ -62,3 +63,16 @@ class NonFiniteLossError(VideoRegionError, RuntimeError):
 
 class OutputError(VideoRegionError, OSError):
     """An output file (annotated video, report, figure) that cannot be written."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """What a tool prints for ``error``: the message's first line (it names the file and the problem), a
+    long one cut after its first sentence or at ``limit`` characters (torch's message for a file that is
+    not a checkpoint runs on with advice about weights_only; a checkpoint that does not fit lists every
+    tensor)."""
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if len(line) <= limit:
+        return line
+    if ". " in line[:limit]:
+        return line[: line.index(". ") + 1]
+    return line[:limit] + " ..."
