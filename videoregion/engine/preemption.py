@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ class StopRequest:
         self.signals = signals
         self.signum = 0  # the signal received, 0 while none
         self._previous: dict[int, object] = {}
+        self._pid = os.getpid()
 
     @property
     def requested(self) -> bool:
@@ -63,6 +65,10 @@ class StopRequest:
             self.signum = signum
 
     def _handle(self, signum: int, frame) -> None:
+        if os.getpid() != self._pid:  # a forked loader worker: the signal keeps its default meaning
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if not self.signum:
             logger.warning("received %s: stopping after the current step with a checkpoint",
                            signal.Signals(signum).name)
@@ -70,7 +76,7 @@ class StopRequest:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StopRequest]:
-        self._previous = {}
+        self._previous, self._pid = {}, os.getpid()
         try:
             for signum in self.signals:
                 self._previous[signum] = signal.signal(signum, self._handle)
