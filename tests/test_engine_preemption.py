@@ -69,9 +69,10 @@ def start(cfg, out, torchrun: int = 0) -> subprocess.Popen:
     launcher = [sys.executable]
     if torchrun:
         launcher += ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", str(torchrun)]
-    log = open(f"{out}.log", "a")
-    return subprocess.Popen(launcher + [RUN_NET, "--cfg", str(cfg), "OUTPUT_DIR", str(out)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    with open(f"{out}.log", "w") as log:  # the log of the latest run
+        proc = subprocess.Popen(launcher + [RUN_NET, "--cfg", str(cfg), "OUTPUT_DIR", str(out)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+    return proc
 
 
 def finish(proc: subprocess.Popen, out) -> str:
@@ -80,13 +81,13 @@ def finish(proc: subprocess.Popen, out) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=30)
-        raise AssertionError(f"run did not end in {TIMEOUT} s:\n{read_log(out)}") from None
+        raise AssertionError(f"run did not end in {TIMEOUT} s:\n{read_log(out)[-5000:]}") from None
     return read_log(out)
 
 
 def read_log(out) -> str:
     with open(f"{out}.log") as f:
-        return f.read()[-6000:]
+        return f.read()
 
 
 def records(out) -> list[dict]:
@@ -119,10 +120,10 @@ def signal_when(proc, out, seen: int, wanted, sig, torchrun: int) -> None:
             os.kill(training_pids(proc, torchrun)[-1], sig)  # one rank only: the others must follow
             return
         if proc.poll() is not None:
-            raise AssertionError(f"run ended before the signal:\n{read_log(out)}")
+            raise AssertionError(f"run ended before the signal:\n{read_log(out)[-5000:]}")
         time.sleep(0.05)
     proc.kill()
-    raise AssertionError(f"no matching record in {TIMEOUT} s:\n{read_log(out)}")
+    raise AssertionError(f"no matching record in {TIMEOUT} s:\n{read_log(out)[-5000:]}")
 
 
 def interrupted_run(cfg, out, torchrun: int) -> list[str]:
@@ -139,7 +140,7 @@ def interrupted_run(cfg, out, torchrun: int) -> list[str]:
     seen = len(records(out))
     proc = start(cfg, out, torchrun)
     signal_when(proc, out, seen, lambda r: r["split"] == "train" and r["epoch"] == 1, signal.SIGTERM, torchrun)
-    logs.append(finish(proc, out)[len(logs[-1]):])
+    logs.append(finish(proc, out))
     assert proc.returncode == (PREEMPTED_EXIT_CODE if not torchrun else 1), logs[-1]
     assert "stopped on SIGTERM after epoch 1, iteration 0" in logs[-1]
     proc = start(cfg, out, torchrun)
