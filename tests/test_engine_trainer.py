@@ -7,7 +7,9 @@ import time
 import pytest
 import torch
 
+from videoregion.config import get_cfg
 from videoregion.data.loader import DataError, SkipReport
+from videoregion.engine import build
 from videoregion.engine.checkpoint import CheckpointManager
 from videoregion.engine.ema import ModelEma
 from videoregion.engine.optimizer import build_optimizer, param_groups
@@ -241,3 +243,17 @@ def test_ranks_stay_in_step_when_one_loses_a_batch_and_count_failures_together(t
         assert torch.equal(value, second["weights"][name]), name
     for result in (first, second):
         assert "mostly unreadable: 2 of 4 video reads failed in epoch 1 on all ranks" in result["error"]
+
+
+def test_deterministic_switch_trains_on_the_cpu():
+    cfg = get_cfg()
+    cfg.TRAIN.DETERMINISTIC = True
+    try:
+        build.set_determinism(cfg)
+        assert torch.are_deterministic_algorithms_enabled()
+        state = fresh_state(2, 1)
+        record = train_one_epoch(state, make_batches(2, 4), batch_transform, device=CPU, precision=Precision("cpu"))
+        assert math.isfinite(record["loss"])
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
