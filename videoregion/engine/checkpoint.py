@@ -269,9 +269,9 @@ def checkpoint_to_evaluate(folder: str, *, explicit: str = "", fallback: str = "
     """The checkpoint an evaluation (a test-only run, the demo) takes, and its loaded state.
 
     In order: ``explicit`` when given (it must load); ``checkpoint_best.pyth`` of ``folder`` when it
-    exists (a run that validated); the newest readable epoch checkpoint of ``folder``; ``fallback``
-    when given. Else a CheckpointError "no checkpoint in ``folder``: ``remedy``". The chosen file is
-    read once, here.
+    exists (a run that validated); the newest readable checkpoint of ``folder`` (end of epoch or
+    mid-epoch); ``fallback`` when given. Else a CheckpointError "no checkpoint in ``folder``:
+    ``remedy``". The chosen file is read once, here.
     """
     if explicit:
         return explicit, load_checkpoint(explicit)
