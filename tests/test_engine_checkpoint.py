@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from videoregion.config import get_cfg
+from videoregion.engine import build
 from videoregion.engine import checkpoint as ckpt
 from videoregion.engine.checkpoint import CheckpointError, CheckpointManager, atomic_save
 from videoregion.models.weights import load_checkpoint
@@ -130,3 +132,76 @@ def test_a_checkpoint_may_hold_argparse_namespace(tmp_path):
     path = str(tmp_path / "deit.pth")
     torch.save({"model": TinyVideoNet().state_dict(), "args": argparse.Namespace(lr=1e-3)}, path)
     assert load_checkpoint(path)["args"].lr == 1e-3
+
+
+def test_pruning_never_deletes_another_runs_files_nor_this_runs_new_ones(tmp_path):
+    model = TinyVideoNet()
+    old = CheckpointManager(str(tmp_path), keep_last=3)
+    for epoch in (5, 6, 7):
+        old.save(state_of(model, epoch), epoch=epoch)
+    (tmp_path / "checkpoint_epoch_00008.pyth").write_bytes(b"not a checkpoint")  # unreadable, not ours
+    new = CheckpointManager(str(tmp_path), keep_last=2)
+    for epoch in (1, 2, 3):
+        new.save(state_of(model, epoch), epoch=epoch)
+    assert [e for e, _ in new.epoch_checkpoints()] == [2, 3, 5, 6, 7, 8]
+    # a resumed run takes the record over and prunes the files of its own earlier processes
+    resumed = CheckpointManager(str(tmp_path), keep_last=2)
+    resumed.adopt(load_checkpoint(new.epoch_path(3)))
+    resumed.save(state_of(model, 4), epoch=4)
+    assert [e for e, _ in resumed.epoch_checkpoints()] == [3, 4, 5, 6, 7, 8]
+
+
+def test_mid_epoch_checkpoints_keep_only_the_newest(tmp_path):
+    model = TinyVideoNet()
+    manager = CheckpointManager(str(tmp_path), keep_last=2)
+    manager.save(state_of(model, 1), epoch=1)
+    manager.save(state_of(model, 1), epoch=1, iteration=10)
+    manager.save(state_of(model, 1), epoch=1, iteration=20)
+    assert [(e, i) for e, i, _ in manager.checkpoints()] == [(1, 0), (1, 20)]
+    manager.save(state_of(model, 2), epoch=2)
+    assert [(e, i) for e, i, _ in manager.checkpoints()] == [(1, 0), (2, 0)]
+    assert manager.latest_readable()[0] == manager.epoch_path(2)
+
+
+def test_checkpoints_are_readable_like_other_outputs_and_stale_temporaries_swept(tmp_path):
+    manager = CheckpointManager(str(tmp_path))
+    path = manager.save(state_of(TinyVideoNet(), 1), epoch=1)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask
+    stale = [tmp_path / ".checkpoint_epoch_00002.pyth.x1y2.tmp", tmp_path / "checkpoint_best.pyth.link.tmp"]
+    for p in stale:
+        p.write_bytes(b"partial")
+    (tmp_path / "notes.tmp").write_text("not ours")
+    assert sorted(manager.sweep_temporary()) == sorted(str(p) for p in stale)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint_epoch_00001.pyth", "notes.tmp"]
+
+
+def resume_cfg(out, **train):
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(out)
+    for key, value in train.items():
+        setattr(cfg.TRAIN, key, value)
+    return cfg
+
+
+def test_a_run_refuses_to_train_beside_another_runs_checkpoints(tmp_path):
+    old = CheckpointManager(str(tmp_path / "checkpoints"))
+    old.save(state_of(TinyVideoNet(), 7), epoch=7)
+    cfg = resume_cfg(tmp_path, AUTO_RESUME=False)
+    with pytest.raises(CheckpointError, match="checkpoint_epoch_00007.pyth.*AUTO_RESUME True.*another OUTPUT_DIR"
+                                              ".*TRAIN.OVERWRITE True"):
+        build.resume_checkpoint(cfg, build.make_checkpoint_manager(cfg))
+    path, saved = build.resume_checkpoint(resume_cfg(tmp_path), build.make_checkpoint_manager(cfg))
+    assert saved["epoch"] == 7
+    cfg = resume_cfg(tmp_path, AUTO_RESUME=False, OVERWRITE=True)
+    assert build.resume_checkpoint(cfg, build.make_checkpoint_manager(cfg)) is None
+    assert os.listdir(tmp_path / "checkpoints") == []
+
+
+def test_only_unreadable_checkpoints_are_refused_not_silently_restarted(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "checkpoint_epoch_00003.pyth").write_bytes(b"truncated")
+    cfg = resume_cfg(tmp_path)
+    with pytest.raises(CheckpointError, match="none of them loads"):
+        build.resume_checkpoint(cfg, build.make_checkpoint_manager(cfg))

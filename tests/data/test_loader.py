@@ -31,3 +31,20 @@ def test_skip_report_threshold(tmp_path):
     with pytest.raises(DataError, match="mostly unreadable: 3 of 5 video reads failed"):
         report.add([("b.mp4", "empty file"), ("a.mp4", "missing file")], num_loaded=0)
     assert (tmp_path / "skipped.tsv").read_text() == "a.mp4\tmissing file\nb.mp4\tempty file\n"
+
+
+def test_epoch_sampler_resumes_mid_epoch_in_the_same_order():
+    sampler = EpochSampler(torch.utils.data.DistributedSampler(range(10), num_replicas=1, rank=0, shuffle=True))
+    sampler.set_epoch(3)
+    whole = list(sampler)
+    sampler.set_epoch(3, 4)
+    assert list(sampler) == whole[4:] and len(sampler) == 6
+    sampler.set_epoch(4)
+    assert len(sampler) == 10 and list(sampler) != [(i, 4) for i, _ in whole]
+
+
+def test_skip_report_can_leave_the_check_to_the_caller():
+    report = SkipReport("train", None, max_bad_fraction=0.5, min_reads=2, check_locally=False)
+    report.add([("a.mp4", "missing file"), ("b.mp4", "missing file")], num_loaded=0)  # no error here
+    with pytest.raises(DataError, match="3 of 4 video reads failed in epoch 2"):
+        report.check_totals(4, 3, where="in epoch 2")

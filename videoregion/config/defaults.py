@@ -170,6 +170,16 @@ _C.TRAIN.EVAL_PERIOD = 1
 _C.TRAIN.CHECKPOINT_PERIOD = 1
 # Epoch checkpoints kept (the newest ones); the best by validation top-1 is kept besides.
 _C.TRAIN.CHECKPOINT_KEEP = 3
+# Also write a mid-epoch checkpoint every this many minutes (0: off); only the newest one is kept.
+_C.TRAIN.CHECKPOINT_PERIOD_MINUTES = 0.0
+# Also write a mid-epoch checkpoint every this many iterations (0: off).
+_C.TRAIN.CHECKPOINT_PERIOD_ITERS = 0
+# With AUTO_RESUME False (or only unreadable checkpoints there), delete OUTPUT_DIR/checkpoints' files and
+# start over; without it such a run is refused.
+_C.TRAIN.OVERWRITE = False
+# Deterministic algorithms (torch.use_deterministic_algorithms, cuDNN deterministic, no benchmark):
+# slower on GPU; ops without a deterministic version raise an error.
+_C.TRAIN.DETERMINISTIC = False
 # Mixed precision on GPU: "bf16", "fp16" (with a gradient scaler) or "fp32". The CPU runs fp32 unless "bf16".
 _C.TRAIN.MIXED_PRECISION = "bf16"
 # Also use autocast on the CPU when MIXED_PRECISION is "bf16" (off: the CPU runs fp32).

@@ -157,9 +157,10 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     """A loader over ``dataset`` (built from ``cfg`` when None) with per-process batches.
 
     Train shuffles (seeded by RNG_SEED and the epoch) and drops the last incomplete batch unless
-    the data holds less than one batch; val/test keep every item, each worker taking a contiguous
-    share (:class:`~.loader.WorkerContiguousOrder`). Every process gets its share through a
-    DistributedSampler (one replica when not distributed).
+    the data holds less than one batch, and yields every batch, empty ones too (the trainer keeps
+    the processes in step and checks DATA.MAX_BAD_FRACTION per epoch over all of them); val/test
+    keep every item, each worker taking a contiguous share (:class:`~.loader.WorkerContiguousOrder`).
+    Every process gets its share through a DistributedSampler (one replica when not distributed).
 
     Batch sizes count clips. With repeated augmentation (AUG.NUM_SAMPLE K > 1) each training
     item is K clips of one video, so the loader takes TRAIN.BATCH_SIZE / K videos per batch: the
@@ -180,6 +181,9 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
     index_sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train,
                                        seed=cfg.RNG_SEED, drop_last=False)
     workers = cfg.DATA_LOADER.NUM_WORKERS
+    # the workers' base seed comes from this generator, not the global one: creating an iterator
+    # (once with persistent workers, again in a resumed run) leaves the training random streams alone
+    generator = torch.Generator().manual_seed(cfg.RNG_SEED * 1000 + rank)
     if not train and workers > 1:
         index_sampler = WorkerContiguousOrder(index_sampler, batch_size, workers)
     return VideoLoader(
@@ -191,11 +195,13 @@ def build_loader(cfg: CfgNode, split: str, dataset: VideoDataset | None = None) 
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and cfg.NUM_GPUS > 0 and torch.cuda.is_available(),
         drop_last=train and len(index_sampler) >= batch_size,
         worker_init_fn=seed_worker,
+        generator=generator,
         persistent_workers=workers > 0,
         prefetch_factor=cfg.DATA_LOADER.PREFETCH_FACTOR if workers > 0 else None,
         timeout=cfg.DATA_LOADER.TIMEOUT if workers > 0 else 0,
         skip_report=SkipReport(split, skip_report_path(cfg, split), max_bad_fraction=cfg.DATA.MAX_BAD_FRACTION,
-                               min_reads=min(32, len(dataset))),
+                               min_reads=min(32, len(dataset)), check_locally=not train or world == 1),
+        yield_empty=train,  # the trainer checks failures per epoch over all processes, and skips in step
     )
 
 
@@ -214,7 +220,10 @@ def build_batch_transform(cfg: CfgNode, split: str, num_classes: int | None = No
                           mixup=mixup, seed=cfg.RNG_SEED * 1000 + rank)
 
 
-def set_epoch(loader: torch.utils.data.DataLoader, epoch: int) -> None:
-    """Tell the loader's sampler the epoch (reshuffles; reseeds every item's augmentation)."""
-    if hasattr(loader.sampler, "set_epoch"):
+def set_epoch(loader: torch.utils.data.DataLoader, epoch: int, start: int = 0) -> None:
+    """Tell the loader's sampler the epoch (reshuffles; reseeds every item's augmentation); ``start``
+    batches of the epoch are left out (a run resumed mid-epoch)."""
+    if start:
+        loader.sampler.set_epoch(epoch, start * loader.batch_size)
+    elif hasattr(loader.sampler, "set_epoch"):
         loader.sampler.set_epoch(epoch)

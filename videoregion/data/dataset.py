@@ -119,12 +119,13 @@ class VideoDataset(Dataset):
         """Decode (under the time budget), sample and crop one view -> (C, T, H, W) uint8, or
         (K, C, T, H, W): ``num_samples`` K > 1 crops of one decoded clip."""
         temporal_view, spatial_view = divmod(view_index, self.num_spatial_views)
-        if self._failed is not None and self._failed.path == path:
-            raise self._failed  # the other views of a video that just failed
+        if not self.train and self._failed is not None and self._failed.path == path:
+            raise self._failed  # the other views of a test video that just failed
         try:
             frames = self.frames_of(path, temporal_view, generator)
         except VideoError as e:
-            self._failed = e
+            if not self.train:  # in training a failure may be transient: a later epoch tries again
+                self._failed = e
             raise
         if self.num_samples == 1:
             return self.clips.view(frames, spatial_view, generator)

@@ -6,11 +6,15 @@ each bad path once, writes it with its reason to a file in the output folder, co
 left out, and stops the run with a :class:`DataError` when most reads fail. Batches that reach
 the caller hold ``clip`` (B, C, T, H, W) uint8, ``label`` (B,) int64, ``video_index`` (B,),
 ``view_index`` (B,) and ``path`` (list of B str), one row per clip (with repeated augmentation,
-K rows per video: B = videos x K); a batch whose every item failed is not yielded.
+K rows per video: B = videos x K). A batch whose every item failed is not yielded, except by a
+training loader (``yield_empty``), which yields every batch with ``num_reads`` and ``num_failed``
+so that every process takes the same number of steps and the trainer can count failures over all
+processes (``videoregion.engine.trainer.train_one_epoch``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -32,25 +36,30 @@ logger = logging.getLogger(__name__)
 class EpochSampler(Sampler):
     """Wraps an index sampler and yields ``(index, epoch)``, so items can seed from the epoch.
 
-    ``set_epoch`` reaches the wrapped sampler too (a DistributedSampler reshuffles with it).
-    Workers see the epoch through the indices even when they persist across epochs.
+    ``set_epoch`` reaches the wrapped sampler too (a DistributedSampler reshuffles with it);
+    ``set_epoch(epoch, start)`` leaves out the epoch's first ``start`` indices (a run resumed
+    mid-epoch continues the same order). Workers see the epoch through the indices even when they
+    persist across epochs.
     """
 
     def __init__(self, sampler: Sampler):
         self.sampler = sampler
         self.epoch = 0
+        self.start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        self.epoch, self.start = epoch, start
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = self.epoch
-        return ((int(index), epoch) for index in self.sampler)
+        return ((int(index), epoch) for index in itertools.islice(self.sampler, self.start, None))
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return max(len(self.sampler) - self.start, 0)
 
 
 class WorkerContiguousOrder(Sampler):
@@ -121,11 +130,15 @@ class SkipReport:
 
     ``path`` (the listing) is created on the first skip; each line is ``<video path>\\t<reason>``.
     Reads are counted per attempt: once ``min_reads`` reads have been made and more than
-    ``max_bad_fraction`` of them failed, :meth:`add` raises a :class:`DataError`.
+    ``max_bad_fraction`` of them failed, :meth:`add` raises a :class:`DataError`. With
+    ``check_locally`` False, :meth:`add` only records, and the caller checks counts of all
+    processes with :meth:`check_totals` (every process then stops together).
     """
 
-    def __init__(self, split: str, path: str | None, max_bad_fraction: float = 0.5, min_reads: int = 32):
+    def __init__(self, split: str, path: str | None, max_bad_fraction: float = 0.5, min_reads: int = 32,
+                 check_locally: bool = True):
         self.split = split
+        self.check_locally = check_locally
         self.path = path
         self.max_bad_fraction = max_bad_fraction
         self.min_reads = min_reads
@@ -147,14 +160,21 @@ class SkipReport:
                 self.reasons[path] = reason
                 logger.warning("%s: skipping %s: %s", self.split, path, reason)
                 self._write(path, reason)
-        self.check()
+        if self.check_locally:
+            self.check()
 
     def check(self) -> None:
-        if self.num_reads >= self.min_reads and self.num_failed_reads > self.max_bad_fraction * self.num_reads:
+        self.check_totals(self.num_reads, self.num_failed_reads)
+
+    def check_totals(self, num_reads: int, num_failed: int, where: str = "") -> None:
+        """A DataError when ``num_failed`` of ``num_reads`` (at least ``min_reads``) exceed the fraction."""
+        if num_reads >= self.min_reads and num_failed > self.max_bad_fraction * num_reads:
             listing = f"; the list is in {self.path}" if self.path else ""
+            first = f" First: {next(iter(self.reasons.items()))}." if self.reasons else ""
+            where = f" {where}" if where else ""
             raise DataError(
-                f"{self.split} data is mostly unreadable: {self.num_failed_reads} of {self.num_reads} video reads "
-                f"failed ({self.num_skipped} distinct videos){listing}. First: {next(iter(self.reasons.items()))}. "
+                f"{self.split} data is mostly unreadable: {num_failed} of {num_reads} video reads failed{where} "
+                f"({self.num_skipped} distinct videos in this process){listing}.{first} "
                 "Check DATA.PATH_TO_DATA_DIR / DATA.PATH_PREFIX, or run tools/check_dataset.py."
             )
 
@@ -173,14 +193,20 @@ class SkipReport:
 
 
 class VideoLoader(DataLoader):
-    """A DataLoader that reports skipped videos (see the module doc) and yields only real batches."""
+    """A DataLoader that reports skipped videos (see the module doc); it yields only real batches, or
+    with ``yield_empty`` every batch, with ``num_reads`` and ``num_failed`` (video reads) in it."""
 
-    def __init__(self, *args, skip_report: SkipReport, **kwargs):
+    def __init__(self, *args, skip_report: SkipReport, yield_empty: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.skip_report = skip_report
+        self.yield_empty = yield_empty
 
     def __iter__(self):
         for batch in super().__iter__():
-            self.skip_report.add(batch.pop("skipped"), batch.pop("num_loaded"))
-            if "clip" in batch:
+            skipped, loaded = batch.pop("skipped"), batch.pop("num_loaded")
+            self.skip_report.add(skipped, loaded)
+            if self.yield_empty:
+                batch.update(num_reads=loaded + len(skipped), num_failed=len(skipped))
+                yield batch
+            elif "clip" in batch:
                 yield batch

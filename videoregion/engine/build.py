@@ -18,22 +18,25 @@ import functools
 import logging
 import math
 import os
+import random
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 from torch import nn
 
-from videoregion.errors import ConfigError
+from videoregion.errors import CheckpointError, ConfigError
 from videoregion.models import build_model, load_pretrained
 from videoregion.models.build import build_eval_model
 
 from .checkpoint import CheckpointManager, checkpoint_to_evaluate
-from .distributed import get_world_size, unwrap_model, wrap_ddp
+from .distributed import get_rank, get_world_size, unwrap_model, wrap_ddp
 from .ema import ModelEma
 from .evaluator import evaluate, save_test_outputs
 from .optimizer import build_optimizer, param_groups
 from .precision import Precision
+from .preemption import RunControl
 from .scheduler import WarmupCosineSchedule
 from .trainer import LoopSettings, TrainState
 
@@ -47,6 +50,7 @@ __all__ = [
     "make_evaluator",
     "make_loop_settings",
     "make_optimizer",
+    "make_run_control",
     "make_scaler",
     "make_scheduler",
     "make_test_writer",
@@ -54,6 +58,8 @@ __all__ = [
     "model_to_test",
     "resume_checkpoint",
     "scaled_lr",
+    "seed_this_rank",
+    "set_determinism",
     "test_checkpoint",
     "wrap_for_training",
 ]
@@ -148,13 +154,68 @@ def make_loop_settings(cfg: CfgNode) -> LoopSettings:
 
 
 def make_checkpoint_manager(cfg: CfgNode) -> CheckpointManager:
-    """The run's checkpoints: OUTPUT_DIR/checkpoints, keeping TRAIN.CHECKPOINT_KEEP epoch files."""
-    return CheckpointManager(os.path.join(cfg.OUTPUT_DIR, "checkpoints"), keep_last=cfg.TRAIN.CHECKPOINT_KEEP)
+    """The run's checkpoints: OUTPUT_DIR/checkpoints, keeping TRAIN.CHECKPOINT_KEEP epoch files; the
+    temporary files of writes a signal interrupted are removed."""
+    manager = CheckpointManager(os.path.join(cfg.OUTPUT_DIR, "checkpoints"), keep_last=cfg.TRAIN.CHECKPOINT_KEEP)
+    manager.sweep_temporary()
+    return manager
 
 
 def resume_checkpoint(cfg: CfgNode, manager: CheckpointManager) -> tuple[str, dict] | None:
-    """(path, state) of the newest readable checkpoint to resume from with TRAIN.AUTO_RESUME, else None."""
-    return manager.latest_readable() if cfg.TRAIN.AUTO_RESUME else None
+    """(path, state) of the newest readable checkpoint to resume from with TRAIN.AUTO_RESUME, else None.
+
+    Never trains beside checkpoints it does not continue: with AUTO_RESUME False and checkpoints in
+    the folder, or with only unreadable ones there, it refuses (CheckpointError) unless
+    TRAIN.OVERWRITE, which deletes them. ``manager`` takes over the resumed run's retention record.
+    """
+    found = [path for _, _, path in manager.checkpoints()]
+    if os.path.isfile(manager.best_path):
+        found.append(manager.best_path)
+    if not found:
+        return None
+    resumed = manager.latest_readable() if cfg.TRAIN.AUTO_RESUME else None
+    if resumed is not None:
+        manager.adopt(resumed[1])
+        return resumed
+    if not cfg.TRAIN.OVERWRITE:
+        why = ("TRAIN.AUTO_RESUME is False" if not cfg.TRAIN.AUTO_RESUME
+               else "none of them loads (see the warnings above)")
+        raise CheckpointError(
+            f"{manager.folder} holds {len(found)} checkpoint(s) of an earlier run (e.g. {os.path.basename(found[-1])}) "
+            f"and {why}: continue it with TRAIN.AUTO_RESUME True, train into another OUTPUT_DIR, or delete them "
+            "and start over with TRAIN.OVERWRITE True"
+        )
+    removed = manager.remove_all()
+    logger.warning("TRAIN.OVERWRITE: deleted %d checkpoint(s) of an earlier run in %s", len(removed), manager.folder)
+    return None
+
+
+def make_run_control(cfg: CfgNode) -> RunControl:
+    """Stop signals and the mid-epoch checkpoint period (TRAIN.CHECKPOINT_PERIOD_MINUTES / _ITERS)."""
+    minutes, iters = cfg.TRAIN.CHECKPOINT_PERIOD_MINUTES, cfg.TRAIN.CHECKPOINT_PERIOD_ITERS
+    if minutes < 0 or iters < 0:
+        raise ConfigError(f"TRAIN.CHECKPOINT_PERIOD_MINUTES ({minutes}) and TRAIN.CHECKPOINT_PERIOD_ITERS ({iters}) "
+                          "must be >= 0 (0: off)")
+    return RunControl(period_minutes=minutes, period_iters=iters)
+
+
+def seed_this_rank(cfg: CfgNode) -> None:
+    """Seed this process's global generators from RNG_SEED and its rank, so stochastic layers (drop
+    path) draw differently on each rank. Call it after the model is built (models start identical)."""
+    seed = cfg.RNG_SEED + 1_000_003 * get_rank()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_determinism(cfg: CfgNode) -> None:
+    """TRAIN.DETERMINISTIC: deterministic algorithms only, cuDNN deterministic without autotuning."""
+    if not cfg.TRAIN.DETERMINISTIC:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 def make_train_model(cfg: CfgNode, *, resuming: bool) -> nn.Module:

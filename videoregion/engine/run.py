@@ -9,6 +9,7 @@ evaluation).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -72,7 +73,9 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
         scaler=build.make_scaler(precision),
         ema=build.make_ema(cfg, model),
         extra={"cfg": cfg.dump(), "class_names": list(train_set.class_names)},
+        generators={"mixup": train_transform.generator},
     )
+    build.seed_this_rank(cfg)  # drop path differs across ranks; a resume restores each rank's streams
     if resume is not None:
         path, saved = resume
         state.load_state_dict(saved)
@@ -84,7 +87,7 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
         state, train_loader, train_transform, device=ctx.device, precision=precision, settings=settings,
         manager=manager, stats=stats, main_process=ctx.main,
         validate=lambda s: _validate(s, evaluator, val_loader, val_transform, stats),
-        set_epoch=lambda epoch: set_epoch(train_loader, epoch),
+        set_epoch=functools.partial(set_epoch, train_loader), control=build.make_run_control(cfg),
     )
     curves = os.path.join(cfg.OUTPUT_DIR, "curves.png")
     if ctx.main and plot_curves(stats.path, curves):
@@ -145,6 +148,7 @@ def run(local_rank: int, cfg: CfgNode) -> None:
         # processes of one machine share its cores
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     seed_everything(cfg.RNG_SEED)
+    build.set_determinism(cfg)
     ensure_dataset(cfg, main_process=ctx.main)  # generates the synthetic dataset when configured
     barrier()
     stats = StatsWriter(cfg.OUTPUT_DIR, enabled=ctx.main)
