@@ -74,8 +74,7 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
     resume = build.resume_checkpoint(cfg, manager)
     if resume is not None:
         check_resume_config(resume[1].get("cfg"), cfg.dump(), resume[0], allow_change=cfg.TRAIN.ALLOW_CONFIG_CHANGE)
-    if ctx.main:
-        _save_config(cfg, fresh=resume is None and not manager.epoch_checkpoints())
+    fresh = resume is None and not manager.epoch_checkpoints()  # no weights of another config in the folder
     model = build.make_train_model(cfg, resuming=resume is not None)
     model.to(ctx.device)
     precision = make_precision(cfg, ctx.device)
@@ -94,6 +93,8 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
         check_optimizer_fits(optimizer, saved["optimizer"], path)
         state.load_state_dict(saved)
         logger.info("resumed from %s after epoch %d", path, state.epoch)
+    if ctx.main:
+        _save_config(cfg, fresh=fresh)
     state.model = build.wrap_for_training(cfg, model, ctx.device)
 
     evaluator = build.make_evaluator(cfg, ctx.device, precision, progress=ctx.main)
