@@ -3,6 +3,7 @@ bounded waits (stalled decoders, collective timeout). Every wait here is bounded
 
 import errno
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -20,7 +21,9 @@ from tests.engine_testing import TinyVideoNet
 from videoregion.config import get_cfg, load_config
 from videoregion.data import readers
 from videoregion.data.readers import run_with_timeout
-from videoregion.engine import distributed, stats as stats_module
+from videoregion.engine import distributed
+from videoregion.engine import run as run_module
+from videoregion.engine import stats as stats_module
 from videoregion.engine.compat import (
     check_optimizer_fits,
     check_resume_config,
@@ -361,10 +364,10 @@ def test_stalled_decoders_are_bounded_and_a_returned_one_is_retried(monkeypatch)
         return "frames"
 
     try:
-        for i in range(3):
+        for name in ("v0.mp4", "v0.mp4", "v1.mp4"):
             with pytest.raises(VideoError, match="decoder stalled"):
-                run_with_timeout(hang, 0.05, f"v{i}.mp4", max_stalled=3)
-        with pytest.raises(VideoError, match="still stalled"):  # no new thread for a file that still hangs
+                run_with_timeout(hang, 0.05, name, max_stalled=3)
+        with pytest.raises(VideoError, match="still stalled"):  # no new thread for a file that hangs twice
             run_with_timeout(hang, 0.05, "v0.mp4", max_stalled=3)
         assert len(calls) == 3
         with pytest.raises(DataError, match="the video decoder hangs: 3 decodes"):
@@ -372,7 +375,7 @@ def test_stalled_decoders_are_bounded_and_a_returned_one_is_retried(monkeypatch)
     finally:
         release.set()
     deadline = time.monotonic() + 10
-    while any(t.is_alive() for t in readers._stalled.values()) and time.monotonic() < deadline:
+    while any(t.is_alive() for ts in readers._stalled.values() for t in ts) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert run_with_timeout(lambda: "frames", 0.05, "v0.mp4", max_stalled=3) == "frames"  # transient: read again
     assert readers._stalled == {}
@@ -385,3 +388,32 @@ def test_timeouts_are_finite_config_keys(monkeypatch):
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kwargs: seen.update(kwargs))
     distributed._init_group("gloo", "env://", 2, 0, 0, DistributedSettings(num_gpus=0, timeout_minutes=2.5))
     assert seen["timeout"] == timedelta(minutes=2.5)
+
+
+@pytest.fixture
+def restored_logging():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_a_run_holds_the_lock_while_it_runs_and_a_full_disk_is_one_line(tmp_path, monkeypatch, restored_logging):
+    cfg = load_config([], ["OUTPUT_DIR", str(tmp_path), "NUM_GPUS", "0", "TEST.ENABLE", "False"])
+    seen = {}
+
+    def train_net(cfg, ctx, stats):
+        seen["holder"] = json.loads((tmp_path / LOCK_NAME).read_text())
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "checkpoints" / "x.pyth"))
+
+    monkeypatch.setattr(run_module, "train_net", train_net)
+    monkeypatch.setattr(run_module, "ensure_dataset", lambda cfg, main_process: None)
+    with pytest.raises(OutputError, match="x.pyth: no space left on the device .* MiB free"):
+        run_module.run(0, cfg)
+    assert seen["holder"]["pid"] == os.getpid()
+    assert not (tmp_path / LOCK_NAME).exists()  # released on the way out

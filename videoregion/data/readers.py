@@ -435,23 +435,29 @@ T = TypeVar("T")
 
 # Stalled decodes one process may leave behind before it stops: past this the decoder hangs for good.
 MAX_STALLED_DECODES = 8
-_stalled: dict[str, threading.Thread] = {}  # file -> its decode thread that has not returned yet
+# Stalled decodes of one file before it fails without a new thread (a second try may meet a transient
+# stall's end: a storage hiccup, not the file).
+MAX_STALLS_PER_FILE = 2
+_stalled: dict[str, list[threading.Thread]] = {}  # file -> its decode threads that have not returned yet
 _stalled_guard = threading.Lock()
 
 
 def _check_stalled(path: str, max_stalled: int) -> None:
-    """Forget stalled decodes that have since returned; refuse a file whose decode still hangs
-    (VideoError) and any decode once ``max_stalled`` hang in this process (DataError)."""
+    """Forget stalled decodes that have since returned; refuse a file whose decode hangs
+    MAX_STALLS_PER_FILE times (VideoError) and any decode once ``max_stalled`` hang in this process
+    (DataError)."""
     with _stalled_guard:
-        for stalled_path, thread in list(_stalled.items()):
-            if not thread.is_alive():
+        for stalled_path, threads in list(_stalled.items()):
+            threads[:] = [t for t in threads if t.is_alive()]
+            if not threads:
                 del _stalled[stalled_path]
-        if path in _stalled:
-            raise VideoError(path, "decoder still stalled from an earlier read of this file")
-        if len(_stalled) >= max_stalled:
+        if len(_stalled.get(path, ())) >= MAX_STALLS_PER_FILE:
+            raise VideoError(path, "decoder still stalled from earlier reads of this file")
+        total = sum(len(threads) for threads in _stalled.values())
+        if total >= max_stalled:
             files = ", ".join(list(_stalled)[:3])
             raise DataError(
-                f"the video decoder hangs: {len(_stalled)} decodes in this process never returned ({files}, ...). "
+                f"the video decoder hangs: {total} decodes in this process never returned ({files}, ...). "
                 "Check the storage and the files (tools/check_dataset.py), or try another DATA.DECODING_BACKEND"
             )
 
@@ -464,10 +470,10 @@ def run_with_timeout(fn: Callable[[], T], timeout: float, path: str, *, max_stal
     even when the decoder never does. A stalled thread cannot be killed from Python: it is left
     behind (daemon, so it never blocks exit) and logged. ``timeout <= 0`` calls ``fn`` directly.
 
-    Stalled threads are bounded: while a file's decode hangs, that file fails at once without a new
-    thread; once ``max_stalled`` decodes hang in this process, every call raises a :class:`DataError`
-    (the decoder hangs; the run stops). A stalled decode that returns is forgotten, so the file (a
-    transient failure) is read again next time.
+    Stalled threads are bounded: while MAX_STALLS_PER_FILE decodes of a file hang, that file fails at
+    once without a new thread; once ``max_stalled`` decodes hang in this process, every call raises a
+    :class:`DataError` (the decoder hangs; the run stops). A stalled decode that returns is forgotten,
+    so the file (a transient failure) is read again next time.
     """
     if timeout <= 0:
         return fn()
@@ -485,7 +491,7 @@ def run_with_timeout(fn: Callable[[], T], timeout: float, path: str, *, max_stal
     thread.join(timeout)
     if thread.is_alive():
         with _stalled_guard:
-            _stalled[path] = thread
+            _stalled.setdefault(path, []).append(thread)
         logger.warning("decoder stalled on %s for %.1f s; leaving it behind", path, timeout)
         raise VideoError(path, f"decoder stalled (no result after {timeout:g} s)")
     if "error" in result:
