@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from fractions import Fraction
 
 import av
@@ -24,6 +25,7 @@ from videoregion.data.dataset import VideoDataset
 from videoregion.engine import build
 from videoregion.engine.checkpoint import CheckpointError, CheckpointManager
 from videoregion.engine.trainer import TrainState
+from videoregion.errors import ConfigError
 from videoregion.inference import (
     build_predictor,
     find_checkpoint,
@@ -33,6 +35,7 @@ from videoregion.inference import (
     window_clip_indices,
     write_annotated_video,
 )
+from videoregion.inference.windows import MAX_WINDOWS, check_window_settings
 from videoregion.models import build_model
 
 from .data.videos import H264, VP9, ramp_frames, write_video
@@ -125,6 +128,42 @@ def test_video_shorter_than_a_window_is_one_window():
         sliding_windows(7, 30.0, window_seconds=0.0, stride_seconds=1.0)
     with pytest.raises(ValueError, match="0 frames"):
         sliding_windows(0, 30.0, window_seconds=1.0, stride_seconds=1.0)
+
+
+@pytest.mark.parametrize("stride", [float("inf"), float("nan"), -1.0, 0.0])
+def test_a_stride_or_window_that_is_not_a_positive_finite_number_is_refused(stride):
+    with pytest.raises(ConfigError, match="the stride must be a positive finite number of seconds"):
+        sliding_windows(300, 30.0, window_seconds=1.0, stride_seconds=stride)
+    with pytest.raises(ConfigError, match="the window must be a positive finite number of seconds"):
+        sliding_windows(300, 30.0, window_seconds=stride, stride_seconds=1.0)
+    if stride != 0.0:  # 0 is the config's "default" for both
+        with pytest.raises(ConfigError, match="--stride-seconds / DEMO.STRIDE_SECONDS"):
+            check_window_settings(0.0, stride)
+        with pytest.raises(ConfigError, match="--window-seconds / DEMO.WINDOW_SECONDS"):
+            check_window_settings(stride, 0.0)
+    check_window_settings(0.0, 0.0)
+    check_window_settings(2.0, 0.5)
+
+
+def test_a_tiny_stride_ends_and_the_window_count_is_capped():
+    start = time.monotonic()
+    windows = sliding_windows(300, 30.0, window_seconds=1.0, stride_seconds=1e-9)  # looped for ever before
+    assert [w.first for w in windows] == list(range(271))  # every start frame once
+    assert time.monotonic() - start < 1.0
+    with pytest.raises(ConfigError, match=r"into 271 windows, more than 100; use a longer stride \(--stride-seconds"):
+        sliding_windows(300, 30.0, window_seconds=1.0, stride_seconds=1e-9, max_windows=100)
+    with pytest.raises(ConfigError, match=f"more than {MAX_WINDOWS}"):
+        sliding_windows(10**8, 30.0, window_seconds=1.0, stride_seconds=0.01)
+    assert time.monotonic() - start < 2.0
+
+
+@pytest.mark.parametrize("stride", ["inf", "nan"])
+def test_the_demo_refuses_a_bad_stride_in_one_line(trained, tmp_path, stride):
+    video = make_video(tmp_path / "ok.mp4", num_frames=8)
+    result = run_demo(video, "--checkpoint", trained["checkpoint"], "--stride-seconds", stride, cwd=str(tmp_path))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "stride must be a positive finite number of seconds" in lines[0], result.stderr
 
 
 def test_window_clips_are_test_views_inside_the_window(trained):

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -152,3 +154,73 @@ def test_a_stale_generated_dataset_is_refused_not_used(trained):
     assert str(data) in proc.stderr and "videos_per_class: found 8, expected 9" in proc.stderr
     assert "Delete the folder" in proc.stderr and "Traceback" not in proc.stderr
     assert (data / "synthetic.json").is_file()  # nothing deleted
+
+
+def copy_of_run(trained, name: str):
+    """A copy of the trained run's OUTPUT_DIR (the module's fixture stays as it is)."""
+    cfg, out, _, _ = trained
+    copy = cfg.parent / name
+    shutil.copytree(out, copy)
+    return cfg, copy
+
+
+def test_a_resume_with_another_config_is_refused_then_allowed_with_the_override(trained):
+    cfg, out = copy_of_run(trained, "changed")
+    before = (out / "config.yaml").read_text()
+    changed = ["--cfg", str(cfg), "OUTPUT_DIR", str(out), "SOLVER.BASE_LR", "0.5", "MIXUP.ENABLE", "True",
+               "TEST.ENABLE", "False"]
+    proc = run_net(changed, check=False)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert "checkpoint_epoch_00002.pyth was trained with another config" in line
+    assert "SOLVER.BASE_LR: 0.001 -> 0.5" in line and "MIXUP.ENABLE: False -> True" in line
+    assert "TRAIN.ALLOW_CONFIG_CHANGE True" in line and "resumed from" not in proc.stdout
+    assert (out / "config.yaml").read_text() == before
+    assert line in (out / "log.txt").read_text()  # the fatal error is in the run's log too
+    assert not (out / ".lock").exists()
+
+    proc = run_net([*changed, "TRAIN.ALLOW_CONFIG_CHANGE", "True"])
+    assert "resumed from" in proc.stdout and "SOLVER.BASE_LR: 0.001 -> 0.5" in proc.stdout
+    assert (out / "config.yaml").read_text() == before
+    history = sorted(p.name for p in out.glob("config_*.yaml"))
+    assert "BASE_LR: 0.5" in (out / history[-1]).read_text()
+
+
+def test_a_resume_with_other_optimizer_groups_or_another_model_is_one_line(trained):
+    cfg, out = copy_of_run(trained, "other_model")
+    common = ["--cfg", str(cfg), "OUTPUT_DIR", str(out), "TEST.ENABLE", "False", "TRAIN.ALLOW_CONFIG_CHANGE", "True"]
+    proc = run_net([*common, "SOLVER.LAYER_DECAY", "0.75"], check=False)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert "checkpoint_epoch_00002.pyth: its optimizer has" in line and "SOLVER.LAYER_DECAY" in line
+    proc = run_net([*common, "MODEL.NAME", "regionvit3d_nano"], check=False)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert "checkpoint_epoch_00002.pyth does not fit this model" in line and "of another shape" in line
+
+
+def test_a_partial_test_set_is_reported_and_fails_past_the_threshold(trained):
+    cfg, out, _, _ = trained
+    data, annotations = cfg.parent / "data", cfg.parent / "partial_annotations"
+    annotations.mkdir()
+    for name in os.listdir(data):
+        if name.endswith((".csv", ".txt", ".json")):
+            shutil.copy(data / name, annotations / name)
+    lines = (annotations / "test.csv").read_text().splitlines()
+    first_path = re.split(r"[ ,]", lines[0])[0]
+    lines.append(lines[0].replace(first_path, "gone_missing.mp4", 1))
+    (annotations / "test.csv").write_text("\n".join(lines) + "\n")
+    where = cfg.parent / "partial"
+    proc = run_net(["--cfg", str(cfg), "TRAIN.ENABLE", "False", "SYNTHETIC.GENERATE", "False",
+                    "DATA.PATH_TO_DATA_DIR", str(annotations), "DATA.PATH_PREFIX", str(data / "videos"),
+                    "TEST.CHECKPOINT_FILE_PATH", str(out / "checkpoints" / "checkpoint_epoch_00002.pyth"),
+                    "OUTPUT_DIR", str(where)], check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error")]  # besides the progress bars
+    assert f"1 of {len(lines)} videos" in line and "TEST.MAX_MISSING_FRACTION 0.01" in line
+    assert "gone_missing.mp4" in line
+    final = stats_lines(proc.stdout)[-1]
+    assert final["split"] == "test_final" and final["missing_videos"] == 1
+    assert final["missing_fraction"] == pytest.approx(1 / len(lines), abs=1e-6)
+    assert (where / "test_results.pt").is_file()  # the results are written before the run fails
+    assert line in (where / "log.txt").read_text()

@@ -8,7 +8,8 @@
     torchrun --nproc_per_node 8 tools/run_net.py --cfg configs/k400_regionvit.yaml
 
 Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. Overrides are trailing KEY VALUE pairs
-(or ``--opts KEY VALUE ...``).
+(or ``--opts KEY VALUE ...``). One run at a time holds an OUTPUT_DIR (its .lock file). An error is one
+line on stderr (and in OUTPUT_DIR/log.txt, with the traceback of an unexpected one); exit code 1.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 from videoregion.config import load_config
 from videoregion.engine.distributed import DistributedSettings, launch, launched_by_torchrun, resolve_num_gpus
 from videoregion.engine.run import run
+from videoregion.engine.runlock import RunLockError
+from videoregion.engine.stats import append_to_log
 from videoregion.errors import ConfigError, VideoRegionError
 
 
@@ -54,26 +58,42 @@ def resolved_config(args: argparse.Namespace):
     return cfg
 
 
+def log_fatal(cfg, text: str) -> None:
+    """``text`` into OUTPUT_DIR/log.txt when the run got as far as creating it (prefixed by the rank of a
+    torchrun process other than 0)."""
+    if cfg is None:
+        return
+    rank = int(os.environ.get("RANK", "0"))
+    append_to_log(cfg.OUTPUT_DIR, text if rank == 0 else f"rank {rank}: {text}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    cfg = None
     try:
         cfg = resolved_config(args)
         if int(os.environ.get("RANK", "0")) == 0 and cfg.SHARD_ID == 0:
-            os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-            with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
-                f.write(cfg.dump())
-            saved = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
-            print(f"resolved config (saved to {saved}):\n{cfg.dump()}", flush=True)
+            print(f"resolved config:\n{cfg.dump()}", flush=True)
         settings = DistributedSettings(
-            num_gpus=cfg.NUM_GPUS, num_shards=cfg.NUM_SHARDS, shard_id=cfg.SHARD_ID, init_method=args.init_method
+            num_gpus=cfg.NUM_GPUS, num_shards=cfg.NUM_SHARDS, shard_id=cfg.SHARD_ID, init_method=args.init_method,
+            timeout_minutes=cfg.DIST.TIMEOUT_MINUTES,
         )
         if not launched_by_torchrun() and settings.world_size > 1:
             print(f"starting {settings.procs_per_machine} process(es) on this machine, "
                   f"{settings.world_size} in all, rendezvous {args.init_method}", flush=True)
         launch(run, settings, cfg)
     except VideoRegionError as e:
-        print(f"error: {e}", file=sys.stderr)
+        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"error: {line}", file=sys.stderr)
+        if not isinstance(e, RunLockError):  # that log.txt belongs to the run holding the folder
+            log_fatal(cfg, f"error: {line}")
         return 1
+    except KeyboardInterrupt:
+        log_fatal(cfg, "interrupted")
+        raise
+    except BaseException:
+        log_fatal(cfg, traceback.format_exc())
+        raise
     return 0
 
 

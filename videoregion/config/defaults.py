@@ -164,6 +164,9 @@ _C.TRAIN.BATCH_SIZE = 64
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
 # Continue from the newest readable checkpoint in OUTPUT_DIR/checkpoints when there is one.
 _C.TRAIN.AUTO_RESUME = True
+# Resume even when the config differs from the checkpoint's in keys that change the result (the
+# differences are logged; the new config is saved as config_<n>.yaml beside config.yaml).
+_C.TRAIN.ALLOW_CONFIG_CHANGE = False
 # Validate (one view per video) every this many epochs, and after the last epoch.
 _C.TRAIN.EVAL_PERIOD = 1
 # Write a checkpoint every this many epochs, and after the last epoch.
@@ -202,6 +205,8 @@ _C.TEST.CHECKPOINT_FILE_PATH = ""
 _C.TEST.USE_EMA = False
 # Per-video scores and labels of the final test, relative to OUTPUT_DIR ("" to skip).
 _C.TEST.SAVE_RESULTS_PATH = "test_results.pt"
+# Fail the run (after writing the results) when more than this fraction of the test videos could not be read.
+_C.TEST.MAX_MISSING_FRACTION = 0.01
 
 # ----------------------------------------------------------------------------- demo
 _C.DEMO = CfgNode()
@@ -232,8 +237,19 @@ _C.DATA_LOADER.NUM_WORKERS = 4
 _C.DATA_LOADER.PIN_MEMORY = True
 # Batches each worker prepares ahead.
 _C.DATA_LOADER.PREFETCH_FACTOR = 2
-# Seconds to wait for one batch from the workers before failing (0: forever); a backstop behind DATA.DECODE_TIMEOUT.
-_C.DATA_LOADER.TIMEOUT = 0
+# Seconds to wait for one batch from the workers before failing (0: forever); a backstop behind DATA.DECODE_TIMEOUT
+# for a worker that hangs outside the decoder.
+_C.DATA_LOADER.TIMEOUT = 1800
+
+# ----------------------------------------------------------------------------- processes and the output folder
+_C.DIST = CfgNode()
+# Minutes a collective operation (all-reduce, barrier) waits for the other processes before the run fails.
+_C.DIST.TIMEOUT_MINUTES = 30.0
+# Minutes after which the OUTPUT_DIR/.lock of a run on another machine counts as stale (its holder
+# touches it every minute); a lock of a dead process on this machine is taken over at once.
+_C.DIST.LOCK_STALE_MINUTES = 30.0
+# Take OUTPUT_DIR's lock even when another run holds it (only when you know that run is gone).
+_C.DIST.BREAK_LOCK = False
 
 # ----------------------------------------------------------------------------- synthetic data
 _C.SYNTHETIC = CfgNode()

@@ -34,12 +34,13 @@ import av
 import numpy as np
 import torch
 
-from videoregion.errors import ConfigError, VideoError
+from videoregion.errors import ConfigError, DataError, VideoError
 
 from .timeline import ZERO_FPS, Timeline, probe, short_message
 
 __all__ = [
     "READERS",
+    "MAX_STALLED_DECODES",
     "ZERO_FPS",
     "DecordReader",
     "PyAVReader",
@@ -432,17 +433,51 @@ def open_video(path: str, backend: str = "decord", threads: int = 1, short_side:
 # ----------------------------------------------------------------------------- stalls
 T = TypeVar("T")
 
+# Stalled decodes one process may leave behind before it stops: past this the decoder hangs for good.
+MAX_STALLED_DECODES = 8
+# Stalled decodes of one file before it fails without a new thread (a second try may meet a transient
+# stall's end: a storage hiccup, not the file).
+MAX_STALLS_PER_FILE = 2
+_stalled: dict[str, list[threading.Thread]] = {}  # file -> its decode threads that have not returned yet
+_stalled_guard = threading.Lock()
 
-def run_with_timeout(fn: Callable[[], T], timeout: float, path: str) -> T:
+
+def _check_stalled(path: str, max_stalled: int) -> None:
+    """Forget stalled decodes that have since returned; refuse a file whose decode hangs
+    MAX_STALLS_PER_FILE times (VideoError) and any decode once ``max_stalled`` hang in this process
+    (DataError)."""
+    with _stalled_guard:
+        for stalled_path, threads in list(_stalled.items()):
+            threads[:] = [t for t in threads if t.is_alive()]
+            if not threads:
+                del _stalled[stalled_path]
+        if len(_stalled.get(path, ())) >= MAX_STALLS_PER_FILE:
+            raise VideoError(path, "decoder still stalled from earlier reads of this file")
+        total = sum(len(threads) for threads in _stalled.values())
+        if total >= max_stalled:
+            files = ", ".join(list(_stalled)[:3])
+            raise DataError(
+                f"the video decoder hangs: {total} decodes in this process never returned ({files}, ...). "
+                "Check the storage and the files (tools/check_dataset.py), or try another DATA.DECODING_BACKEND"
+            )
+
+
+def run_with_timeout(fn: Callable[[], T], timeout: float, path: str, *, max_stalled: int = MAX_STALLED_DECODES) -> T:
     """``fn()``, or a :class:`VideoError` when it has not returned after ``timeout`` seconds.
 
     The call runs in a daemon thread and the caller waits with a timeout. Both decoders release
     the GIL while they decode (decord through ctypes, PyAV in nogil sections), so the wait ends
     even when the decoder never does. A stalled thread cannot be killed from Python: it is left
     behind (daemon, so it never blocks exit) and logged. ``timeout <= 0`` calls ``fn`` directly.
+
+    Stalled threads are bounded: while MAX_STALLS_PER_FILE decodes of a file hang, that file fails at
+    once without a new thread; once ``max_stalled`` decodes hang in this process, every call raises a
+    :class:`DataError` (the decoder hangs; the run stops). A stalled decode that returns is forgotten,
+    so the file (a transient failure) is read again next time.
     """
     if timeout <= 0:
         return fn()
+    _check_stalled(path, max_stalled)
     result: dict[str, object] = {}
 
     def target():
@@ -455,6 +490,8 @@ def run_with_timeout(fn: Callable[[], T], timeout: float, path: str) -> T:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
+        with _stalled_guard:
+            _stalled.setdefault(path, []).append(thread)
         logger.warning("decoder stalled on %s for %.1f s; leaving it behind", path, timeout)
         raise VideoError(path, f"decoder stalled (no result after {timeout:g} s)")
     if "error" in result:

@@ -7,14 +7,19 @@ Two ways to start a multi-process run, as in SlowFast:
 * ``torchrun ... tools/run_net.py``: every process is started by torchrun and joins with ``env://``
   (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` in the environment).
 
-The backend is nccl when the run uses GPUs and gloo on the CPU. Every helper here also works
-without a process group (one process), so the training code calls them unconditionally.
+The backend is nccl when the run uses GPUs and gloo on the CPU; a collective waits at most
+``DistributedSettings.timeout_minutes`` (DIST.TIMEOUT_MINUTES) for the other processes. Every helper
+here also works without a process group (one process), so the training code calls them unconditionally.
+An error of ours (:class:`~videoregion.errors.VideoRegionError`) in a spawned process reaches the
+caller as the same one-line error, not as the spawn launcher's traceback.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +30,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from videoregion.errors import ConfigError
+from videoregion import errors
+from videoregion.errors import ConfigError, VideoRegionError
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class DistributedSettings:
     num_shards: int = 1  # machines
     shard_id: int = 0  # index of this machine
     init_method: str = "tcp://localhost:9999"
+    timeout_minutes: float = 30.0  # how long a collective waits for the other processes
 
     @property
     def procs_per_machine(self) -> int:
@@ -100,7 +107,32 @@ def launch(func: Callable[..., Any], settings: DistributedSettings, *args: Any) 
     elif settings.world_size == 1:
         _run_and_cleanup(func, 0, args, group=False)
     else:
-        mp.spawn(_spawned, nprocs=settings.procs_per_machine, args=(func, settings, args), join=True)
+        try:
+            mp.spawn(_spawned, nprocs=settings.procs_per_machine, args=(func, settings, args), join=True)
+        except mp.ProcessRaisedException as e:
+            raise _our_error(e) or e from None
+
+
+_RAISED = re.compile(r"^([\w.]+): (.+)$")
+
+
+def _our_error(e: mp.ProcessRaisedException) -> VideoRegionError | None:
+    """The VideoRegionError a spawned process raised, rebuilt from the last line of its traceback
+    (the exception itself does not cross the process boundary); None for any other exception."""
+    lines = [line for line in str(e).strip().splitlines() if line.strip()]
+    match = _RAISED.match(lines[-1]) if lines else None
+    if match is None:
+        return None
+    module, _, name = match.group(1).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module) if module.startswith("videoregion") else errors, name, None)
+    except ImportError:
+        return None
+    if not (isinstance(cls, type) and issubclass(cls, VideoRegionError)):
+        return None
+    error = cls.__new__(cls)  # some take (path, reason): the message is all that crosses
+    Exception.__init__(error, match.group(2))
+    return error
 
 
 def _spawned(local_rank: int, func: Callable[..., Any], settings: DistributedSettings, args: tuple) -> None:
@@ -115,7 +147,8 @@ def _init_group(
     if settings.num_gpus > 0:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(
-        backend=backend, init_method=init_method, world_size=world_size, rank=rank, timeout=timedelta(minutes=30)
+        backend=backend, init_method=init_method, world_size=world_size, rank=rank,
+        timeout=timedelta(minutes=settings.timeout_minutes),
     )
 
 

@@ -1,4 +1,5 @@
-"""The evaluation loop and what the final test writes (metrics, confusion matrix, predictions)."""
+"""The evaluation loop, what the final test writes (metrics, confusion matrix, predictions), and the
+check that the test covered its videos (:func:`missing_videos`, :func:`check_missing_videos`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from torch import nn
 from tqdm import tqdm
 
 from videoregion.data.batch import BatchTransform
+from videoregion.errors import DataError
 
 from .metrics import VideoResults, ViewCollector, classification_metrics, plot_confusion_matrix, write_confusion_csv
 from .precision import Precision
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate", "save_test_outputs"]
+__all__ = ["check_missing_videos", "evaluate", "missing_videos", "save_test_outputs"]
 
 
 @torch.no_grad()
@@ -95,3 +97,25 @@ def save_test_outputs(
                                    results.scores.max(dim=1).values.tolist()):
             writer.writerow([v, p, class_names[y], class_names[k], f"{s:.4f}"])
     logger.info("saved test predictions to %s", path)
+
+
+def missing_videos(paths: Sequence[str], results: VideoResults) -> list[str]:
+    """The videos of a test set (``paths``, by dataset video index) that have no result: none of their
+    views could be read."""
+    scored = set(results.videos.tolist())
+    return [path for index, path in enumerate(paths) if index not in scored]
+
+
+def check_missing_videos(missing: Sequence[str], num_videos: int, max_fraction: float, *, split: str = "test") -> None:
+    """A DataError when more than ``max_fraction`` of the ``num_videos`` videos are ``missing`` (unscored).
+
+    The message names how many, the first few, and TEST.MAX_MISSING_FRACTION.
+    """
+    if not missing or len(missing) <= max_fraction * num_videos:
+        return
+    first = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    raise DataError(
+        f"{split} set: {len(missing)} of {num_videos} videos ({len(missing) / max(num_videos, 1):.1%}) could not be "
+        f"read, more than TEST.MAX_MISSING_FRACTION {max_fraction:g} allows, so the accuracy is not that of the "
+        f"{split} set (missing: {first}). Fix or remove them (tools/check_dataset.py lists why), or raise the key"
+    )

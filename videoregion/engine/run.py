@@ -5,6 +5,12 @@ orchestrates: the config becomes objects in the build modules (``engine.build``,
 ``models.build``, ``engine.precision``); here they are put together in order. A test-only run
 evaluates the checkpoint ``engine.checkpoint.checkpoint_to_evaluate`` picks (README: Training and
 evaluation).
+
+Guards around a run: the main process holds OUTPUT_DIR's lock (``engine.runlock``) for the whole run and
+every process learns whether it got it; a resume must fit the checkpoint (``engine.compat``: its config,
+model and optimizer groups); ``config.yaml`` stays the config of the weights in the folder; a test that
+could not read more than TEST.MAX_MISSING_FRACTION of its videos fails after writing its results; and a
+failure of the machine or of torch's machinery leaves as one line (``engine.failures``).
 """
 
 from __future__ import annotations
@@ -22,17 +28,22 @@ import torch
 from fvcore.common.config import CfgNode
 
 from videoregion.data import build_batch_transform, build_dataset, build_loader, set_epoch
+from videoregion.errors import OutputError
 from videoregion.synthetic.build import ensure_dataset
 
 from . import build
-from .distributed import barrier, get_world_size, is_main_process, unwrap_model
+from .compat import check_optimizer_fits, check_resume_config, check_state_dict_fits, save_run_config
+from .distributed import all_gather_objects, barrier, get_world_size, is_main_process, unwrap_model
+from .evaluator import check_missing_videos, missing_videos
+from .failures import friendly_error, output_error
 from .precision import make_precision
+from .runlock import RunLock, RunLockError, acquire_run_lock
 from .stats import StatsWriter, plot_curves, setup_logging
 from .trainer import TrainState, fit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunContext", "run", "test_net", "train_net"]
+__all__ = ["RunContext", "lock_output_dir", "run", "test_net", "train_net"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,9 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
 
     manager = build.make_checkpoint_manager(cfg)
     resume = build.resume_checkpoint(cfg, manager)
+    if resume is not None:
+        check_resume_config(resume[1].get("cfg"), cfg.dump(), resume[0], allow_change=cfg.TRAIN.ALLOW_CONFIG_CHANGE)
+    fresh = resume is None and not manager.epoch_checkpoints()  # no weights of another config in the folder
     model = build.make_train_model(cfg, resuming=resume is not None)
     model.to(ctx.device)
     precision = make_precision(cfg, ctx.device)
@@ -78,8 +92,12 @@ def train_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter) -> TrainState:
     build.seed_this_rank(cfg)  # drop path differs across ranks; a resume restores each rank's streams
     if resume is not None:
         path, saved = resume
+        check_state_dict_fits(model, saved["model"], path)
+        check_optimizer_fits(optimizer, saved["optimizer"], path)
         state.load_state_dict(saved)
         logger.info("resumed from %s after epoch %d", path, state.epoch)
+    if ctx.main:
+        _save_config(cfg, fresh=fresh)
     state.model = build.wrap_for_training(cfg, model, ctx.device)
 
     evaluator = build.make_evaluator(cfg, ctx.device, precision, progress=ctx.main)
@@ -123,6 +141,7 @@ def test_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter, state: TrainStat
     start = time.perf_counter()
     results, metrics = evaluator(model, loader, build_batch_transform(cfg, "test"), desc="test")
     expected_views = test_set.num_videos * test_set.num_views
+    missing = missing_videos([r.path for r in test_set.records], results)
     record = {
         "split": "test_final",
         "top1_acc": metrics["top1_acc"],
@@ -131,19 +150,72 @@ def test_net(cfg: CfgNode, ctx: RunContext, stats: StatsWriter, state: TrainStat
         "num_videos": metrics["num_videos"],
         "num_views": metrics["num_views"],
         "missing_views": expected_views - metrics["num_views"],
+        "missing_videos": len(missing),
+        "missing_fraction": len(missing) / max(test_set.num_videos, 1),
         "time_s": time.perf_counter() - start,
     }
     stats.write(record, step=state.epoch if state is not None else 0)
     if ctx.main:
         build.make_test_writer(cfg)(results, metrics, list(test_set.class_names))
+        if missing:
+            logger.warning("test: %d of %d videos (%.1f%%) could not be read and are not in these accuracies "
+                           "(first: %s)", len(missing), test_set.num_videos, record["missing_fraction"] * 100,
+                           missing[0])
     barrier()
+    check_missing_videos(missing, test_set.num_videos, cfg.TEST.MAX_MISSING_FRACTION)
     return metrics
 
 
+def _save_config(cfg: CfgNode, *, fresh: bool) -> None:
+    """config.yaml for a new run; config_<n>.yaml for a config that did not produce the folder's weights."""
+    try:
+        path = save_run_config(cfg.OUTPUT_DIR, cfg.dump(), fresh=fresh)
+    except OSError as e:
+        raise output_error(str(e.filename or cfg.OUTPUT_DIR), e) from None
+    logger.info("config of this run: %s", path)
+
+
+def lock_output_dir(cfg: CfgNode, main: bool) -> RunLock | None:
+    """The main process takes OUTPUT_DIR's lock (engine.runlock); every process learns whether it did, so
+    none goes on when it failed. Returns the lock on the main process, None elsewhere."""
+    lock, failure = None, None
+    if main:
+        try:
+            lock = acquire_run_lock(cfg.OUTPUT_DIR, stale_minutes=cfg.DIST.LOCK_STALE_MINUTES,
+                                    force=cfg.DIST.BREAK_LOCK)
+        except OutputError as e:
+            failure = e
+    outcome = all_gather_objects(None if failure is None else (isinstance(failure, RunLockError), str(failure)))[0]
+    if failure is not None:
+        raise failure
+    if outcome is not None:
+        is_lock, message = outcome
+        raise (RunLockError if is_lock else OutputError)(message)
+    return lock
+
+
 def run(local_rank: int, cfg: CfgNode) -> None:
-    """Everything one process does: logging, seeding, training if enabled, testing if enabled."""
+    """Everything one process does: lock OUTPUT_DIR, logging, seeding, training if enabled, testing if enabled.
+
+    A failure :func:`~.failures.friendly_error` recognises leaves as its one-line error."""
     ctx = RunContext(device=build.make_device(cfg, local_rank), main=is_main_process())
+    lock = lock_output_dir(cfg, ctx.main)
+    try:
+        _run_locked(cfg, ctx, lock)
+    except Exception as e:
+        friendly = friendly_error(e, cfg.OUTPUT_DIR)
+        if friendly is None:
+            raise
+        raise friendly from e
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(cfg: CfgNode, ctx: RunContext, lock: RunLock | None) -> None:
     setup_logging(cfg.OUTPUT_DIR, main_process=ctx.main)
+    if lock is not None and lock.took_over:
+        logger.warning("%s", lock.took_over)
     if ctx.device.type == "cpu" and get_world_size() > 1:
         # processes of one machine share its cores
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
@@ -153,6 +225,8 @@ def run(local_rank: int, cfg: CfgNode) -> None:
     barrier()
     stats = StatsWriter(cfg.OUTPUT_DIR, enabled=ctx.main)
     try:
+        if not cfg.TRAIN.ENABLE and ctx.main:
+            _save_config(cfg, fresh=False)
         state = train_net(cfg, ctx, stats) if cfg.TRAIN.ENABLE else None
         if cfg.TEST.ENABLE:
             test_net(cfg, ctx, stats, state)

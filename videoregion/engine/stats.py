@@ -1,7 +1,9 @@
 """Run logs: logging setup, ``json_stats`` lines (stdout and OUTPUT_DIR/stats.jsonl), TensorBoard, curves.
 
 Every stats record is a flat dict with a ``split`` ("train", "train_iter", "val", "test_final", ...)
-and numbers. The main process writes them; the others stay quiet.
+and numbers. The main process writes them; the others stay quiet. A record that cannot be written
+(a full disk, a vanished folder) is logged once and training goes on: the checkpoints are what a
+run must write, and they fail loudly on their own.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import logging
 import math
 import os
 import sys
+import time
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StatsWriter", "plot_curves", "read_stats", "setup_logging"]
+__all__ = ["StatsWriter", "append_to_log", "plot_curves", "read_stats", "setup_logging"]
 
 LOG_FORMAT = "[%(asctime)s][%(levelname)s] %(name)s: %(message)s"
 
@@ -37,6 +40,21 @@ def setup_logging(output_dir: str | None, *, main_process: bool) -> None:
         root.addHandler(file_handler)
 
 
+def append_to_log(output_dir: str, text: str, *, source: str = "run_net") -> bool:
+    """Append ``text`` (an error line, or a traceback) to OUTPUT_DIR/log.txt as an ERROR record, when that
+    file exists (a run that got as far as logging); True when written. Never raises."""
+    path = os.path.join(output_dir, "log.txt")
+    if not os.path.isfile(path):
+        return False
+    stamp = time.strftime("%H:%M:%S")
+    try:
+        with open(path, "a") as f:
+            f.write(f"[{stamp}][ERROR] {source}: {text.rstrip()}\n")
+    except OSError:
+        return False
+    return True
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 6) if math.isfinite(value) else None
@@ -50,6 +68,7 @@ class StatsWriter:
         self.enabled = enabled
         self.path = os.path.join(output_dir, "stats.jsonl")
         self._tb = None
+        self._warned = False
         if enabled:
             os.makedirs(output_dir, exist_ok=True)
             if tensorboard:
@@ -66,18 +85,27 @@ class StatsWriter:
         line = json.dumps(record, sort_keys=False)
         if echo:
             logger.info("json_stats: %s", line)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
-        if self._tb is not None and step is not None:
-            split = record.get("split", "stats")
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("epoch", "iter"):
-                    self._tb.add_scalar(f"{split}/{key}", value, step)
-            self._tb.flush()
+        try:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+            if self._tb is not None and step is not None:
+                split = record.get("split", "stats")
+                for key, value in record.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("epoch", "iter"):
+                        self._tb.add_scalar(f"{split}/{key}", value, step)
+                self._tb.flush()
+        except OSError as e:
+            if not self._warned:
+                logger.warning("cannot write stats to %s (%s); training goes on, later failures are not logged",
+                               self.path, e.strerror or e)
+                self._warned = True
 
     def close(self) -> None:
         if self._tb is not None:
-            self._tb.close()
+            try:
+                self._tb.close()
+            except OSError:
+                pass
             self._tb = None
 
 

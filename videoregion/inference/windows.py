@@ -20,7 +20,10 @@ from videoregion.data.clips import sample_test_clips
 from videoregion.data.sampling import FrameSampler
 from videoregion.errors import ConfigError
 
-__all__ = ["Window", "sliding_windows", "window_clip_indices"]
+__all__ = ["MAX_WINDOWS", "Window", "check_window_settings", "sliding_windows", "window_clip_indices"]
+
+# Windows one video may be cut into (each is at least one forward pass of the model).
+MAX_WINDOWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -47,25 +50,45 @@ class Window:
         return 0.5 * (self.start + self.end)
 
 
-def sliding_windows(num_frames: int, fps: float, window_seconds: float, stride_seconds: float) -> list[Window]:
+def _positive_seconds(value: float, what: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{what} must be a positive finite number of seconds, got {value}")
+
+
+def check_window_settings(window_seconds: float, stride_seconds: float) -> None:
+    """A ConfigError unless both are 0 (their defaults: one clip, half a window) or positive finite seconds."""
+    for value, what in ((window_seconds, "--window-seconds / DEMO.WINDOW_SECONDS"),
+                        (stride_seconds, "--stride-seconds / DEMO.STRIDE_SECONDS")):
+        if value != 0:
+            _positive_seconds(value, what)
+
+
+def sliding_windows(num_frames: int, fps: float, window_seconds: float, stride_seconds: float,
+                    max_windows: int = MAX_WINDOWS) -> list[Window]:
     """Windows of ``window_seconds`` starting every ``stride_seconds``, covering the whole video.
 
     The last window ends at the last frame (it may overlap its predecessor more than the others);
-    a video no longer than one window is one window over all its frames.
+    a video no longer than one window is one window over all its frames. A stride shorter than a
+    frame gives each start frame once. A ConfigError for a window or stride that is not a positive
+    finite number, and for more than ``max_windows`` windows.
     """
     if num_frames <= 0 or not (fps > 0 and math.isfinite(fps)):
         raise ConfigError(f"cannot cut a video of {num_frames} frames at {fps} fps into windows")
-    if not (window_seconds > 0 and stride_seconds > 0):
-        raise ConfigError(f"window and stride must be positive seconds, got {window_seconds} and {stride_seconds}")
+    _positive_seconds(window_seconds, "the window")
+    _positive_seconds(stride_seconds, "the stride")
     length = max(1, round(window_seconds * fps))
     if length >= num_frames:
         return [Window(0, 0, num_frames, fps)]
     last = num_frames - length
     step = stride_seconds * fps
-    starts = []
-    while (start := round(len(starts) * step)) < last:
-        starts.append(start)
-    starts.append(last)
+    # starts round(k * step) below last, then last; a step of a frame or less starts at every frame
+    count = last + 1 if step <= 1 else math.ceil(last / step) + 1
+    if count > max_windows:
+        raise ConfigError(
+            f"a stride of {stride_seconds:g} s cuts this {num_frames / fps:.1f} s video into {count} windows, "
+            f"more than {max_windows}; use a longer stride (--stride-seconds / DEMO.STRIDE_SECONDS)"
+        )
+    starts = list(range(last + 1)) if step <= 1 else sorted({round(k * step) for k in range(count - 1)} | {last})
     return [Window(i, first, length, fps) for i, first in enumerate(starts)]
 
 
