@@ -32,7 +32,7 @@ from videoregion.engine.metrics import aggregate_views
 from videoregion.engine.precision import Precision
 from videoregion.errors import ConfigError
 
-from .windows import Window, sliding_windows, window_clip_indices
+from .windows import Window, check_window_settings, sliding_windows, window_clip_indices
 
 __all__ = ["Label", "Prediction", "Predictor", "topk_labels", "window_record"]
 
@@ -140,8 +140,7 @@ class Predictor:
     ):
         if len(class_names) != model.num_classes:
             raise ConfigError(f"{len(class_names)} class names for a model of {model.num_classes} classes")
-        if window_seconds < 0 or stride_seconds < 0:
-            raise ConfigError(f"window and stride must not be negative, got {window_seconds} and {stride_seconds}")
+        check_window_settings(window_seconds, stride_seconds)
         if clips_per_window < 1 or batch_size < 1 or topk < 1:
             raise ConfigError("clips per window, batch size and top-k must be at least 1")
         self.device = torch.device(device)
