@@ -163,7 +163,8 @@ def test_the_demo_refuses_a_bad_stride_in_one_line(trained, tmp_path, stride):
     result = run_demo(video, "--checkpoint", trained["checkpoint"], "--stride-seconds", stride, cwd=str(tmp_path))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "stride must be a positive finite number of seconds" in lines[0], result.stderr
+    assert len(lines) == 1 and "--stride-seconds / DEMO.STRIDE_SECONDS must be a positive finite number of seconds" \
+        in lines[0], result.stderr
 
 
 def test_window_clips_are_test_views_inside_the_window(trained):
