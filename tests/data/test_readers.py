@@ -215,3 +215,30 @@ def test_torchcodec_without_ffmpeg_is_one_config_error(monkeypatch):
         check_backend("torchcodec")
     with pytest.raises(ConfigError, match="unknown"):
         check_backend("opencv")
+
+
+def test_a_forked_worker_never_frees_inherited_decoders(lossless):
+    """A loader worker is forked with the parent's readers (here in a garbage cycle, with FFmpeg threads);
+    freeing one in the child would wait for threads the child does not have. The child must not hang."""
+    import gc
+    import multiprocessing
+
+    path, _ = lossless
+    for backend in ("pyav", "decord"):
+        reader = open_video(path, backend=backend, threads=2)
+        reader.get_frames([0, 20])
+        reader.cycle = reader  # collected only by the garbage collector: in the child, if at all
+        del reader
+    probe_error = None
+    try:  # the probe's own container, kept alive by an exception's traceback (a dataset keeps the last one)
+        open_video(path + ".missing.mp4")
+    except VideoError as e:
+        probe_error = e
+    child = multiprocessing.get_context("fork").Process(target=gc.collect)
+    child.start()
+    child.join(timeout=60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    gc.collect()
+    assert not hung and child.exitcode == 0 and probe_error is not None

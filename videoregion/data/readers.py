@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -112,12 +113,26 @@ def _nearest_decoded(ordinal: int, found: dict[int, np.ndarray]) -> int:
 
 _warned: set = set()  # (files, (file, "damaged")) warned about once per process
 
+# Readers this process opened. A forked child (a loader worker) inherits their decoders without the
+# decoders' threads; freeing one there waits for those threads for ever (avcodec_free_context), so one
+# garbage collection in a worker would hang it. A child keeps every inherited reader alive instead.
+_open_readers: weakref.WeakSet = weakref.WeakSet()
+_inherited_readers: list = []
+
+
+def _keep_inherited_readers() -> None:
+    _inherited_readers.extend(_open_readers)
+
+
+os.register_at_fork(after_in_child=_keep_inherited_readers)
+
 
 class _TimelineReader:
     """The rule every backend shares: indices -> stored pictures (:class:`~.timeline.Timeline`),
     pictures -> frames. A backend implements :meth:`_pictures`."""
 
     def __init__(self, path: str, threads: int = 1, short_side: int | None = None):
+        _open_readers.add(self)
         self.timeline = probe(path)
         self.path = path
         self.num_frames = self.timeline.num_frames
@@ -174,6 +189,7 @@ def _rotate(picture: np.ndarray, rotation: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- pyav
+
 class PyAVReader(_TimelineReader):
     """PyAV: seek to the key frame before the first wanted picture, decode on to the last one.
 
@@ -190,7 +206,7 @@ class PyAVReader(_TimelineReader):
         except Exception as e:
             raise VideoError(path, f"cannot open: {short_message(e)}") from None
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        self._stream.thread_type = "NONE" if threads == 1 else "AUTO"
         self._stream.thread_count = threads
         self._by_dts = self.timeline.pts_out_of_order  # place pictures by decoding timestamp (see _decode)
 

@@ -138,6 +138,8 @@ def _probe(path: str, size: int, mtime_ns: int) -> Timeline:
         if not container.streams.video:
             raise VideoError(path, "no video stream")
         stream = container.streams.video[0]
+        stream.thread_type = "NONE"  # one picture is decoded: FFmpeg's threads would only outlive the probe
+        stream.thread_count = 1
         try:
             pts, end, rotation = _scan_packets(container, stream)
             if rotation is None:  # the first packet is damaged or needs others: decode on until a picture comes
