@@ -301,9 +301,7 @@ class DecordReader(_TimelineReader):
         starts = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].astype(np.float64)
         if np.any(starts < 0):
             return False
-        gaps = np.diff(timeline.times)
-        tolerance = 0.5 * float(gaps.min()) if len(gaps) else 0.5 / self.fps
-        return bool(np.all(np.abs((starts - starts[0]) - timeline.times) < tolerance))
+        return bool(np.all(np.abs((starts - starts[0]) - timeline.times) < timeline.tolerance))
 
     def _reader_for(self, size: tuple[int, int]):
         import decord
@@ -375,9 +373,7 @@ class TorchcodecReader(_TimelineReader):
     def _right_pictures(self, ordinals: np.ndarray, seconds: np.ndarray) -> bool:
         timeline = self.timeline
         expected = timeline.pts[ordinals].astype(np.float64) * float(timeline.time_base)
-        gaps = np.diff(timeline.times)
-        tolerance = 0.5 * float(gaps.min()) if len(gaps) else 0.5 / self.fps
-        return bool(np.all(np.abs(seconds - expected) < tolerance))
+        return bool(np.all(np.abs(seconds - expected) < timeline.tolerance))
 
     def _pictures(self, ordinals: np.ndarray, height: int, width: int) -> dict[int, np.ndarray]:
         if self._pyav_only:

@@ -24,6 +24,7 @@ or 270): frames are delivered as displayed, ``size`` is the displayed (height, w
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -81,6 +82,12 @@ class Timeline:
     def times(self) -> np.ndarray:
         """Seconds from the first picture to each stored picture, (num_stored,) float64."""
         return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+
+    @functools.cached_property
+    def tolerance(self) -> float:
+        """Seconds two timestamps of one picture may differ by: half the shortest interval between pictures."""
+        gaps = np.diff(self.times)
+        return 0.5 * float(gaps.min()) if len(gaps) else 0.5 / self.fps
 
     def stored_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Ordinals of the stored pictures that frames ``indices`` show, int64 (see the module docstring)."""
@@ -212,33 +219,27 @@ def _rotation_of_first(packet, stream) -> int | None:
     return _rotation(frames[0]) if frames else None
 
 
-def _first_picture_rotation(container, stream) -> int | None:
-    """The display matrix's counter-clockwise rotation of the first picture that decodes (None: none does)."""
+def _pictures_from_start(container, stream):
+    """The stream's pictures in the order they decode from its start, damaged packets skipped."""
     stream.codec_context.flush_buffers()
     container.seek(0, stream=stream)
     for packet in container.demux(stream):
         try:
-            frames = packet.decode()
+            yield from packet.decode()
         except av.error.FFmpegError:
             continue  # a damaged packet: the next one may decode
-        for frame in frames:
-            return _rotation(frame)
-    return None
+
+
+def _first_picture_rotation(container, stream) -> int | None:
+    """The display matrix's counter-clockwise rotation of the first picture that decodes (None: none does)."""
+    first = next(_pictures_from_start(container, stream), None)
+    return None if first is None else _rotation(first)
 
 
 def _pts_go_backwards(container, stream, max_pictures: int = 16) -> bool:
     """Whether the first pictures' decoded presentation timestamps ever decrease."""
-    stream.codec_context.flush_buffers()
-    container.seek(0, stream=stream)
-    seen = []
-    for packet in container.demux(stream):
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError:
-            continue
-        seen += [frame.pts for frame in frames if frame.pts is not None]
-        if len(seen) >= max_pictures:
-            break
+    pictures = itertools.islice(_pictures_from_start(container, stream), max_pictures)
+    seen = [frame.pts for frame in pictures if frame.pts is not None]
     return any(b <= a for a, b in zip(seen, seen[1:]))
 
 
