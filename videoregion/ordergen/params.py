@@ -97,10 +97,11 @@ def _scenery(rng: np.random.Generator, count: int, box: tuple[float, float, floa
 
 
 def _distractors(rng: np.random.Generator, count: int, size: float) -> list[Sprite]:
-    """Small shapes of any colour drifting between two random points of the frame, looping on the way.
+    """Small shapes of any colour drifting between two random points of the frame, looping and turning
+    on the way.
 
-    Start and end are drawn alike and the loop turns either way, so a path is as likely as its
-    reversal; they follow plain time, not the action's.
+    Start and end (places and facings) are drawn alike and loops and turns go either way, so a path is
+    as likely as its reversal; they follow plain time, not the action's.
     """
     out = []
     for _ in range(count):
@@ -108,11 +109,12 @@ def _distractors(rng: np.random.Generator, count: int, size: float) -> list[Spri
         a, b = (tuple(float(v) for v in rng.uniform(0.1 * size, 0.9 * size, size=2)) for _ in range(2))
         angle = float(rng.uniform(0, 2 * math.pi))
         loops = float(rng.uniform(-2.0, 2.0) * math.pi)
-        spin = float(rng.uniform(-math.pi, math.pi))
+        facing, spin = float(rng.uniform(0, 2 * math.pi)), float(rng.uniform(-math.pi, math.pi))
         out.append(_sprite(
             DISTRACTOR_KINDS[int(rng.integers(len(DISTRACTOR_KINDS)))], _rgb(rng.uniform(0, 1, size=3)),
             "distractor", a, (half, half * float(rng.uniform(0.6, 1.0))), clock="time", pivot=(a, b),
-            arm=(float(rng.uniform(0, 0.08 * size)),) * 2, angle=(angle, angle + loops), orient=(0.0, spin)))
+            arm=(float(rng.uniform(0, 0.08 * size)),) * 2, angle=(angle, angle + loops),
+            orient=(facing, facing + spin)))
     return out
 
 
@@ -191,7 +193,7 @@ def _gather(rng: np.random.Generator, size: float) -> Drawn:
         kind = DISTRACTOR_KINDS[int(rng.integers(len(DISTRACTOR_KINDS)))]
         half = float(halves[k])
         spin = float(rng.uniform(-0.3, 0.3))
-        orient = float(rng.uniform(0, math.pi))
+        orient = float(rng.uniform(0, 2 * math.pi))  # any way up at either end: stripes are not symmetric
         actors.append(_sprite(
             kind, _light(rng, backdrop), "actor", (float(mid[0]), float(mid[1])),
             (half, half * float(rng.uniform(0.75, 1.0))), arm=(sign * far / 2, sign * near / 2),
