@@ -175,6 +175,15 @@ def test_spin_turns_about_a_fixed_hub_with_unequal_blades():
         assert all(s.pivot[0] == s.pivot[1] == hub.pivot[0] for s in blades)  # no net displacement
 
 
+def test_gathering_shapes_close_by_at_least_45_percent_of_the_frame():
+    for video_index in range(10):
+        params = params_of(2, video_index=video_index, size=64)
+        centres = O.sprite_centres(params)  # (T, 2 shapes, xy), phase order
+        gap = np.linalg.norm(centres[:, 0] - centres[:, 1], axis=-1)
+        assert np.all(np.diff(gap) <= 1e-9) and gap[0] - gap[-1] >= 0.45 * 64
+        assert np.all((centres > 0) & (centres < 64))
+
+
 def test_actors_are_light_on_dark_backdrops():
     for class_index in (0, 2, 4):
         for video_index in range(5):
