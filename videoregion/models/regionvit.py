@@ -125,6 +125,25 @@ def _fold_time(x: torch.Tensor) -> torch.Tensor:
     return rearrange(x, "b c t h w -> (b t) c h w")
 
 
+class TimeConv(nn.Conv3d):
+    """A stem conv that also looks at ``kernel`` neighbouring local time steps (stride 1 in time).
+
+    Time is padded by repeating the first and last step, so that mean-inflated 2D weights give a
+    static clip exactly the 2D response. Input and output are folded, (B * T, C, H, W).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, *, time_kernel: int, kernel: int, stride: int, padding: int) -> None:
+        if time_kernel % 2 == 0:
+            raise ConfigError(f"stem_time_kernel must be odd (centred in time), got {time_kernel}")
+        super().__init__(in_dim, out_dim, (time_kernel, kernel, kernel), (1, stride, stride), (0, padding, padding))
+
+    def forward_folded(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        x = rearrange(x, "(b t) c h w -> b c t h w", b=batch)
+        half = self.kernel_size[0] // 2
+        x = torch.cat([x[:, :, :1].expand(-1, -1, half, -1, -1), x, x[:, :, -1:].expand(-1, -1, half, -1, -1)], dim=2)
+        return _fold_time(super().forward(x))
+
+
 class LocalTokenizer(nn.Module):
     """Local tokens at stride 4: the 3-conv stem (Ti, S) or one 8x8 conv (M, B).
 
@@ -132,7 +151,9 @@ class LocalTokenizer(nn.Module):
     time), so a local token is a tubelet. Output (B * T_local, C, H / 4, W / 4).
     """
 
-    def __init__(self, *, dim: int, stem: str, tubelet_size: int | None, in_chans: int = 3) -> None:
+    def __init__(
+        self, *, dim: int, stem: str, tubelet_size: int | None, time_kernel: int = 1, in_chans: int = 3
+    ) -> None:
         super().__init__()
         video = tubelet_size is not None
 
@@ -143,15 +164,20 @@ class LocalTokenizer(nn.Module):
                 in_chans, out, (tubelet_size, kernel, kernel), (tubelet_size, stride, stride), (0, padding, padding)
             )
 
+        def later_conv(in_dim: int, out: int, kernel: int, stride: int, padding: int) -> nn.Module:
+            if not video or time_kernel == 1:
+                return nn.Conv2d(in_dim, out, kernel, stride, padding)
+            return TimeConv(in_dim, out, time_kernel=time_kernel, kernel=kernel, stride=stride, padding=padding)
+
         if stem == "3conv":
             self.proj = nn.Sequential(
                 first_conv(dim // 4, 3, 2, 1),
                 LayerNorm2d(dim // 4),
                 nn.GELU(),
-                nn.Conv2d(dim // 4, dim // 2, 3, 2, 1),
+                later_conv(dim // 4, dim // 2, 3, 2, 1),
                 LayerNorm2d(dim // 2),
                 nn.GELU(),
-                nn.Conv2d(dim // 2, dim, 3, 1, 1),
+                later_conv(dim // 2, dim, 3, 1, 1),
             )
         elif stem == "1conv":
             self.proj = nn.Sequential(first_conv(dim, 8, 4, 3))
@@ -159,11 +185,12 @@ class LocalTokenizer(nn.Module):
             raise ValueError(f"unknown stem {stem!r}: expected '3conv' or '1conv'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[0]
         x = self.proj[0](x)
         if x.dim() == 5:
             x = _fold_time(x)
         for layer in self.proj[1:]:
-            x = layer(x)
+            x = layer.forward_folded(x, batch) if isinstance(layer, TimeConv) else layer(x)
         return x
 
 
@@ -410,6 +437,7 @@ class RegionViT(nn.Module):
         num_frames: int | None = None,
         tubelet_size: int = 2,
         region_steps: int = 2,
+        stem_time_kernel: int = 1,
         grad_checkpointing: bool = False,
         authors_padding_mask: bool = False,
         in_chans: int = 3,
@@ -433,7 +461,9 @@ class RegionViT(nn.Module):
         self.num_classes = num_classes
         self.num_features = dims[-1]
 
-        self.local_embed = LocalTokenizer(dim=dims[0], stem=stem, tubelet_size=tubelet_size if self.video else None)
+        self.local_embed = LocalTokenizer(
+            dim=dims[0], stem=stem, tubelet_size=tubelet_size if self.video else None, time_kernel=stem_time_kernel
+        )
         self.region_embed = RegionTokenizer(
             dim=dims[0], region_px=4 * window, region_frames=tubelet_size * region_steps if self.video else None
         )
