@@ -234,7 +234,7 @@ def test_a_minutes_budget_times_the_model_then_trains_that_many_steps(tmp_path, 
     argv = json.loads((tmp_path / "out" / "compare" / "regionvit3d_nano" / "argv.json").read_text())
     assert argv[-2:] == ["SOLVER.MAX_STEPS", "120"] and argv[:2] == ["--cfg", "job.yaml"]
     assert argv[argv.index("MODEL.NAME") + 1] == "regionvit3d_nano" and "SOLVER.BASE_LR" in argv
-    assert any("120 steps" in line for line in lines)
+    assert any("-> 120 step(s) for 0.5 min" in line for line in lines)
     # the numbers come from the run's stats records and confusion matrix
     assert result.train_time_s == pytest.approx(4.0) and result.train_clips_per_s == pytest.approx(20.0)
     assert result.train_epochs == 2 and result.test_top1 == 75.0

@@ -418,7 +418,7 @@ def _probe(job: ModelJob, launcher: Sequence[str], report: Callable[[str], None]
     except ValueError as e:
         raise RunFailed(f"timing run in {folder}: {e}") from None
     total = steps_for_minutes(job.budget.value, step_s)
-    report(f"{step_s:.3g} s per step over {steps} steps -> {total} steps for {job.budget.value:g} min")
+    report(f"{step_s:.3g} s per step over {steps} steps -> {total} step(s) for {job.budget.value:g} min")
     return total, step_s
 
 
