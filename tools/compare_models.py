@@ -3,20 +3,21 @@
 
     python tools/compare_models.py --cfg configs/synthetic_regionvit.yaml \\
         --models regionvit3d_nano,regionvit3d_tiny --budget-steps 300 --json compare.json --plot compare.png
-    python tools/compare_models.py --cfg configs/synthetic_regionvit.yaml --models regionvit3d_nano,x3d_xs \\
-        --budget-minutes 20
+    python tools/compare_models.py --cfg configs/synthetic_regionvit.yaml \\
+        --models regionvit3d_nano,regionvit3d_tiny --budget-minutes 20
     python tools/compare_models.py --cfg configs/synthetic_regionvit.yaml --models a,b SOLVER.BASE_LR 1e-3
 
 Each model is trained and tested by tools/run_net.py with the config and the KEY VALUE overrides, its
 MODEL.NAME, and OUTPUT_DIR <OUTPUT_DIR>/compare/<model> (logs of each run there: run_net.out / .err).
 --budget-steps N trains every model exactly N optimizer steps (SOLVER.MAX_STEPS: the same warmup fraction
 and a cosine that ends on step N); --budget-minutes M times a few steps of each model first and trains it
-as many steps as fit in M minutes; neither keeps the config's schedule. The table is Markdown: parameters,
-GFLOPs per view at the job's input, training clips/s and time (the training loop only), test top-1,
-mean class accuracy and, on the synthetic dataset, the accuracy on each pair of classes that are each
-other's reversal in time. A model that fails gets a row saying why; the others still run. Running the
-same command again reuses the models that finished (unless --rerun); Ctrl-C stops the current model.
-Exit status 0 when every model finished, 1 otherwise, 130 when interrupted.
+as many steps as fit in M minutes; without either, each model follows the config's own schedule. The
+table is Markdown: parameters, GFLOPs per view at the job's input, training clips/s and time (the
+training loop only), test top-1, mean class accuracy and, on the synthetic dataset, the accuracy on each
+pair of classes that are each other's reversal in time. A model that fails gets a row saying why; the
+others still run. Running the same command again reuses the models that finished (unless --rerun);
+Ctrl-C stops the current model. Exit status 0 when every model finished, 1 otherwise, 130 when
+interrupted.
 """
 
 from __future__ import annotations
