@@ -141,6 +141,9 @@ _C.SOLVER.LAYER_DECAY = 1.0
 _C.SOLVER.MAX_EPOCH = 30
 # Epochs of linear warmup (per iteration, may be fractional) before the cosine decay.
 _C.SOLVER.WARMUP_EPOCHS = 2.5
+# Train exactly this many optimizer steps instead of MAX_EPOCH epochs (the last epoch ends early); the
+# cosine ends after them and the warmup keeps its fraction WARMUP_EPOCHS / MAX_EPOCH. 0 switches it off.
+_C.SOLVER.MAX_STEPS = 0
 # LR at the first warmup iteration, as a fraction of the (scaled) base LR.
 _C.SOLVER.WARMUP_START_FACTOR = 0.01
 # LR at the end of the cosine, as a fraction of the (scaled) base LR.

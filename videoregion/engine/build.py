@@ -55,9 +55,11 @@ __all__ = [
     "make_scheduler",
     "make_test_writer",
     "make_train_model",
+    "max_steps",
     "model_to_test",
     "resume_checkpoint",
     "scaled_lr",
+    "schedule_steps",
     "seed_this_rank",
     "set_determinism",
     "test_checkpoint",
@@ -96,18 +98,44 @@ def steps_per_epoch(cfg: CfgNode, iters_per_epoch: int) -> int:
     return math.ceil(iters_per_epoch / cfg.SOLVER.ACCUM_ITERS)
 
 
-def make_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> WarmupCosineSchedule:
-    """Warmup over SOLVER.WARMUP_EPOCHS, cosine until SOLVER.MAX_EPOCH, counted in optimizer steps."""
+def max_steps(cfg: CfgNode) -> int:
+    """SOLVER.MAX_STEPS, checked: the run's optimizer steps when > 0, 0 when MAX_EPOCH decides."""
+    steps = cfg.SOLVER.MAX_STEPS
+    if steps < 0:
+        raise ConfigError(f"SOLVER.MAX_STEPS must be >= 0 (0: train SOLVER.MAX_EPOCH epochs), got {steps}")
+    if steps > 0 and cfg.SOLVER.MAX_EPOCH < 1:
+        raise ConfigError(f"SOLVER.MAX_STEPS {steps} keeps the warmup's fraction WARMUP_EPOCHS / MAX_EPOCH, "
+                          f"which needs SOLVER.MAX_EPOCH >= 1, got {cfg.SOLVER.MAX_EPOCH}")
+    return steps
+
+
+def schedule_steps(cfg: CfgNode, iters_per_epoch: int) -> tuple[int, int]:
+    """(total, warmup) optimizer steps of the LR schedule.
+
+    SOLVER.MAX_EPOCH epochs with SOLVER.WARMUP_EPOCHS of warmup; with SOLVER.MAX_STEPS, that many steps
+    with the same shape: the warmup takes the fraction WARMUP_EPOCHS / MAX_EPOCH of them.
+    """
+    budget = max_steps(cfg)
+    if budget:
+        return budget, round(budget * cfg.SOLVER.WARMUP_EPOCHS / cfg.SOLVER.MAX_EPOCH)
     per_epoch = steps_per_epoch(cfg, iters_per_epoch)
+    return per_epoch * cfg.SOLVER.MAX_EPOCH, round(per_epoch * cfg.SOLVER.WARMUP_EPOCHS)
+
+
+def make_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> WarmupCosineSchedule:
+    """Warmup over SOLVER.WARMUP_EPOCHS, cosine until SOLVER.MAX_EPOCH (or SOLVER.MAX_STEPS), counted in
+    optimizer steps (see :func:`schedule_steps`)."""
+    per_epoch = steps_per_epoch(cfg, iters_per_epoch)
+    total, warmup = schedule_steps(cfg, iters_per_epoch)
     lr = scaled_lr(cfg)
-    logger.info("LR %.3g (BASE_LR %.3g for %d clips, global batch %d x %d accumulation), %d steps/epoch",
-                lr, cfg.SOLVER.BASE_LR, cfg.SOLVER.BASE_BATCH_SIZE, cfg.TRAIN.BATCH_SIZE, cfg.SOLVER.ACCUM_ITERS,
-                per_epoch)
+    logger.info("LR %.3g (BASE_LR %.3g for %d clips, global batch %d x %d accumulation), %d steps/epoch, "
+                "%d steps in all", lr, cfg.SOLVER.BASE_LR, cfg.SOLVER.BASE_BATCH_SIZE, cfg.TRAIN.BATCH_SIZE,
+                cfg.SOLVER.ACCUM_ITERS, per_epoch, total)
     return WarmupCosineSchedule(
         optimizer,
         base_lr=lr,
-        total_steps=per_epoch * cfg.SOLVER.MAX_EPOCH,
-        warmup_steps=round(per_epoch * cfg.SOLVER.WARMUP_EPOCHS),
+        total_steps=total,
+        warmup_steps=warmup,
         start_lr=lr * cfg.SOLVER.WARMUP_START_FACTOR,
         end_lr=lr * cfg.SOLVER.COSINE_END_FACTOR,
     )
@@ -142,9 +170,11 @@ def check_num_classes(cfg: CfgNode, dataset, split: str) -> None:
 
 
 def make_loop_settings(cfg: CfgNode) -> LoopSettings:
-    """SOLVER.MAX_EPOCH / ACCUM_ITERS / CLIP_GRAD_NORM, LOG_PERIOD, TRAIN.EVAL_PERIOD / CHECKPOINT_PERIOD."""
+    """SOLVER.MAX_EPOCH / MAX_STEPS / ACCUM_ITERS / CLIP_GRAD_NORM, LOG_PERIOD, TRAIN.EVAL_PERIOD /
+    CHECKPOINT_PERIOD."""
     return LoopSettings(
         max_epoch=cfg.SOLVER.MAX_EPOCH,
+        max_steps=max_steps(cfg),
         accum_iters=cfg.SOLVER.ACCUM_ITERS,
         clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
         log_period=cfg.LOG_PERIOD,

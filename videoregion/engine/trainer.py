@@ -52,6 +52,7 @@ class LoopSettings:
     """How the loop runs (from cfg.SOLVER / cfg.TRAIN)."""
 
     max_epoch: int
+    max_steps: int = 0  # > 0: train exactly this many optimizer steps (max_epoch is then ignored)
     accum_iters: int = 1  # micro-batches per optimizer step
     clip_grad_norm: float = 0.0  # 0: no clipping
     log_period: int = 10  # iterations between train_iter stats records
@@ -169,7 +170,8 @@ def train_one_epoch(
     when ``control`` agreed to stop (``state.step_in_epoch`` says where).
 
     ``loader`` yields the iterations ``state.step_in_epoch`` .. ``num_iters`` (default: all of
-    ``len(loader)``). Each micro-batch's loss is divided by ``accum_iters``; an optimizer step
+    ``len(loader)``); the epoch ends after iteration ``num_iters`` even when it yields more (a step
+    budget's last epoch). Each micro-batch's loss is divided by ``accum_iters``; an optimizer step
     follows every ``accum_iters`` micro-batches and the last one. Every iteration all ranks agree
     (``control.poll``): when one rank has no batch (all its videos failed), every rank skips the
     iteration (an optimizer step it would end is skipped, the schedule advances); a stop or a
@@ -190,7 +192,7 @@ def train_one_epoch(
     totals, lr, batch_clips, segment_clips = state.progress, scheduler.last_lr, 0, 0
     start = tick = time.perf_counter()
     bar = tqdm(total=num_iters, initial=first, disable=not progress, dynamic_ncols=True, leave=False,
-               desc=f"epoch {state.epoch + 1}/{settings.max_epoch}")
+               desc=f"epoch {state.epoch + 1}" + ("" if settings.max_steps else f"/{settings.max_epoch}"))
     optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader, start=first):
         decision = control.poll(have_batch="clip" in batch, reads=batch.get("num_reads", 0),
@@ -243,6 +245,8 @@ def train_one_epoch(
                 return None
             if decision.checkpoint_due and on_checkpoint is not None:
                 on_checkpoint()
+        if i + 1 == num_iters:  # a step budget ends the epoch early (see fit)
+            break
     bar.close()
     elapsed = time.perf_counter() - start
     return {
@@ -330,6 +334,9 @@ def fit(
 ) -> TrainState:
     """Train from ``state`` (epoch and iteration) to ``settings.max_epoch``, validating and checkpointing.
 
+    With ``settings.max_steps`` the run ends after that many optimizer steps instead (counted by
+    ``state.scheduler``, skipped steps included); its last epoch stops early and counts as the last.
+
     ``set_epoch(epoch, start)`` positions the loader at iteration ``start`` of ``epoch`` (0-based);
     without it the first ``start`` batches of ``loader`` are skipped. ``validate(state)`` returns
     the metric the best checkpoint is chosen by (higher is better); the last epoch is always
@@ -345,13 +352,16 @@ def fit(
     with control.stop.installed():
         if state.validation_pending:  # stopped between training an epoch and validating it
             _finish_epoch(state, settings, validate, writer)
-        while state.epoch < settings.max_epoch:
+        while not _finished(state, settings):
             first = state.step_in_epoch
             if set_epoch is not None:
                 set_epoch(state.epoch, first)
                 batches, num_iters = loader, first + len(loader)  # type: ignore[arg-type]
             else:
                 batches, num_iters = itertools.islice(loader, first, None), len(loader)  # type: ignore[arg-type]
+            if settings.max_steps:  # ``first`` ends an optimizer step: each further step takes accum_iters
+                left = settings.max_steps - state.scheduler.steps_taken
+                num_iters = min(num_iters, first + left * settings.accum_iters)
             if first:
                 logger.info("continuing epoch %d at iteration %d of %d", state.epoch + 1, first + 1, num_iters)
             record = train_one_epoch(state, batches, batch_transform, device=device, precision=precision,
@@ -364,13 +374,20 @@ def fit(
             state.progress = dict(NEW_EPOCH_PROGRESS)
             if stats is not None:
                 stats.write(record, step=state.epoch)
-            last = state.epoch == settings.max_epoch
+            last = _finished(state, settings)
             state.validation_pending = validate is not None and settings.eval_period > 0 and (
                 state.epoch % settings.eval_period == 0 or last)
             if control.poll(iteration=False).stop:  # the resumed run validates this epoch first
                 writer.stop(writer.save())
             _finish_epoch(state, settings, validate, writer)
     return state
+
+
+def _finished(state: TrainState, settings: LoopSettings) -> bool:
+    """Whether training is over: ``settings.max_steps`` optimizer steps taken, or ``max_epoch`` epochs."""
+    if settings.max_steps:
+        return state.scheduler.steps_taken >= settings.max_steps
+    return state.epoch >= settings.max_epoch
 
 
 def _finish_epoch(state: TrainState, settings: LoopSettings, validate: Callable[[TrainState], float] | None,
@@ -384,7 +401,7 @@ def _finish_epoch(state: TrainState, settings: LoopSettings, validate: Callable[
         state.best_metric = max(state.best_metric, metric)
     state.validation_pending = False
     path = ""
-    if state.epoch % settings.checkpoint_period == 0 or state.epoch == settings.max_epoch:
+    if state.epoch % settings.checkpoint_period == 0 or _finished(state, settings):
         path = writer.save(is_best=is_best)
     elif is_best:
         writer.save_best()
