@@ -37,7 +37,8 @@ __all__ = [
 # Keys (or whole sections, ending in ".") a resumed run may change: they say where the run's files and
 # data are, how many processes and workers share the work, how often it logs, validates and saves, how
 # long it may wait, and what the final test does; none of them changes the weights trained. SOLVER.MAX_EPOCH
-# extends (or shortens) a run: the cosine schedule continues on the new length from the saved step.
+# and SOLVER.MAX_STEPS extend (or shorten) a run: the cosine schedule continues on the new length from the
+# saved step.
 RESUME_MAY_CHANGE = (
     "OUTPUT_DIR", "NUM_GPUS", "NUM_SHARDS", "SHARD_ID", "LOG_PERIOD",
     "DATA.PATH_TO_DATA_DIR", "DATA.PATH_PREFIX", "DATA.DECODING_THREADS", "DATA.DECODE_TIMEOUT",
@@ -45,7 +46,7 @@ RESUME_MAY_CHANGE = (
     "TRAIN.ENABLE", "TRAIN.AUTO_RESUME", "TRAIN.ALLOW_CONFIG_CHANGE", "TRAIN.CHECKPOINT_FILE_PATH",
     "TRAIN.EVAL_PERIOD", "TRAIN.CHECKPOINT_PERIOD", "TRAIN.CHECKPOINT_KEEP", "TRAIN.CHECKPOINT_PERIOD_MINUTES",
     "TRAIN.CHECKPOINT_PERIOD_ITERS", "TRAIN.OVERWRITE", "TRAIN.DETERMINISTIC",
-    "SOLVER.MAX_EPOCH", "MODEL.COMPILE", "SYNTHETIC.GENERATE",
+    "SOLVER.MAX_EPOCH", "SOLVER.MAX_STEPS", "MODEL.COMPILE", "SYNTHETIC.GENERATE",
     "TEST.", "DEMO.", "DATA_LOADER.", "DIST.",
 )
 MAX_LISTED = 8
