@@ -57,14 +57,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def int_list(text: str) -> list[int]:
+def int_list(text: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected integers >= {minimum}, got {text!r}")
     return values
+
+
+def count_list(text: str) -> list[int]:
+    return int_list(text, minimum=0)
 
 
 def name_list(text: str) -> list[str]:
@@ -114,8 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     e2e.add_argument("--iters", type=int, default=10, help="timed iterations per block (default %(default)s)")
     e2e.add_argument("--e2e-threads", type=int_list,
                      help="torch threads of the training process to compare, e.g. 2,1 (default --threads)")
-    e2e.add_argument("--e2e-workers", type=int_list,
-                     help="loader worker counts to compare, e.g. 1,2 (default DATA_LOADER.NUM_WORKERS)")
+    e2e.add_argument("--e2e-workers", type=count_list,
+                     help="loader worker counts to compare, e.g. 1,0 (0: in the training process; "
+                          "default DATA_LOADER.NUM_WORKERS)")
     e2e.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
     parser.add_argument("--json", metavar="OUT", help="write every measurement to this JSON file")
     parser.add_argument("--plot", metavar="OUT.png", help="write time and memory against frames to this PNG")
