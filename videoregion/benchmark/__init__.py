@@ -6,7 +6,15 @@
 ``tools/benchmark_data.py`` likewise: :mod:`.data_pipeline` times our data pipeline against pytorchvideo's.
 """
 
-from .measure import MODES, Cell, Settings, plan_cells, run_benchmark, skip_missing_peers
+from .measure import (
+    MODES,
+    Cell,
+    Settings,
+    plan_cells,
+    run_benchmark,
+    skip_missing_peers,
+    skip_unavailable_onnx,
+)
 from .peers import NUM_CLASSES, PEERS, build_benchmark_model, known_models, missing_requirement
 from .report import plot, report
 
@@ -24,4 +32,5 @@ __all__ = [
     "report",
     "run_benchmark",
     "skip_missing_peers",
+    "skip_unavailable_onnx",
 ]

@@ -11,15 +11,23 @@ process per workload (``python -m videoregion.benchmark.worker``): on CPU the pe
 the process's footprint after imports (model, optimizer state, inputs, activations); on GPU
 torch.cuda.max_memory_allocated. FLOPs are fvcore's: one multiply-add = one FLOP; the matmul peak is
 counted the same way (n^3 multiply-adds for an n x n product).
+
+With ``Settings.onnx`` our models (not the peers) are also exported to ONNX
+(:func:`videoregion.inference.export.export_model`, any batch) and run by onnxruntime
+(:class:`videoregion.inference.onnx_model.OnnxModel`, ``threads`` intra-op threads) at batch 1 and
+``batch``, in the same interleaved rounds as eager PyTorch, on the same clips; each such row holds the
+largest absolute difference of its logits from eager float32 PyTorch's.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,19 +50,28 @@ from .timing import (
 )
 
 __all__ = [
+    "EAGER",
     "MODES",
+    "ONNXRUNTIME",
     "TRAIN_FLOPS_PER_FORWARD",
     "Cell",
     "Settings",
+    "benchmark_clips",
     "collect",
+    "export_onnx",
+    "exportable",
+    "make_onnx_step",
     "make_step",
     "measure_in_fresh_process",
     "measure_in_this_process",
     "measure_memory",
     "measure_time",
+    "onnx_differences",
+    "onnx_unavailable",
     "plan_cells",
     "run_benchmark",
     "skip_missing_peers",
+    "skip_unavailable_onnx",
 ]
 
 MIB = 2**20
@@ -62,6 +79,8 @@ WORKER_TAG = "BENCHMARK_WORKER_RESULT "
 # Forward + backward of a training step costs about 3 forwards (backward: gradients of inputs and weights).
 TRAIN_FLOPS_PER_FORWARD = 3
 MODES = ("infer1", "inferB", "train")
+EAGER, ONNXRUNTIME = "torch", "onnxruntime"  # backends: a Cell's ``backend``
+ONNX_MODES = ("infer1", "inferB")
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,7 @@ class Settings:
     warmup: int = 1  # untimed calls of each workload first
     min_seconds: float = 0.5  # a measurement repeats fast calls until it lasts about this long
     matmul_size: int = 2048  # n of the n x n dense matmul peak
+    onnx: bool = False  # also run our models' ONNX exports in onnxruntime (CPU)
 
 
 @dataclass(frozen=True)
@@ -92,10 +112,11 @@ class Cell:
     model: str
     frames: int
     mode: str  # infer1 | inferB | train
+    backend: str = EAGER  # or ONNXRUNTIME (inference modes only)
 
     @property
     def key(self) -> str:
-        return f"{self.model}@{self.frames}:{self.mode}"
+        return f"{self.model}@{self.frames}:{self.mode}" + ("" if self.backend == EAGER else f"/{self.backend}")
 
 
 def cell_batch(cell: Cell, batch: int) -> int:
@@ -103,11 +124,12 @@ def cell_batch(cell: Cell, batch: int) -> int:
 
 
 def make_step(model: nn.Module, mode: str, batch: int, frames: int, size: int, device: torch.device,
-              amp: bool, optimizer: torch.optim.Optimizer | None = None) -> Callable[[], None]:
+              amp: bool, optimizer: torch.optim.Optimizer | None = None,
+              num_classes: int = NUM_CLASSES) -> Callable[[], None]:
     """One inference call, or one training step (forward, cross-entropy, backward, AdamW), on fixed inputs."""
     generator = torch.Generator().manual_seed(0)
-    clips = torch.randn(batch, 3, frames, size, size, generator=generator).to(device)  # (B, 3, T, H, W)
-    labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
+    clips = torch.randn(batch, 3, frames, size, size, generator=generator).to(device)  # benchmark_clips
+    labels = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
 
     def autocast() -> torch.autocast:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
@@ -132,10 +154,28 @@ def make_step(model: nn.Module, mode: str, batch: int, frames: int, size: int, d
     return train
 
 
+def benchmark_clips(batch: int, frames: int, size: int) -> torch.Tensor:
+    """The fixed random clips (B, 3, T, H, W) every inference workload of a model runs on."""
+    return torch.randn(batch, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def make_onnx_step(path: str, batch: int, frames: int, size: int, threads: int) -> Callable[[], None]:
+    """One onnxruntime call of the ONNX export at ``path`` on :func:`benchmark_clips`."""
+    from videoregion.inference.onnx_model import OnnxModel
+
+    model, clips = OnnxModel(path, threads=threads), benchmark_clips(batch, frames, size)
+    return lambda: model(clips)
+
+
 def measure_in_this_process(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak memory of one workload (and FLOPs when asked), in a process that ran nothing else."""
     device = torch.device(spec["device"])
     torch.set_num_threads(spec["threads"])
+    if spec.get("onnx_path"):
+        base = current_rss_bytes()
+        step = make_onnx_step(spec["onnx_path"], spec["batch"], spec["frames"], spec["size"], spec["threads"])
+        step()
+        return dict(peak_bytes=peak_rss_bytes(), base_bytes=base)
     peer = PEERS.get(spec["model"])
     if peer is not None:  # import the peer's library before the baseline, as videoregion already is
         __import__(peer.requires)
@@ -172,26 +212,83 @@ def measure_in_fresh_process(spec: dict[str, Any]) -> dict[str, Any]:
     return {"error": f"exit {done.returncode}: {lines[-1] if lines else 'no output'}"}
 
 
+def exportable(model: str) -> bool:
+    """Whether the benchmark exports ``model`` to ONNX: our registry's models, not the peers."""
+    return model not in PEERS
+
+
+def onnx_unavailable(settings: Settings) -> str | None:
+    """Why the onnxruntime rows cannot be measured in this run, or None."""
+    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"onnxruntime rows skipped: {' and '.join(missing)} not installed "
+                '(pip install -e ".[export]")')
+    if settings.device != "cpu":
+        return "onnxruntime rows skipped: they run on the CPU only (OnnxModel), compare them with --device cpu"
+    return None
+
+
 def plan_cells(settings: Settings) -> list[Cell]:
     cells = [Cell(m, settings.clip_frames, mode) for m in settings.models for mode in MODES]
+    if settings.onnx:
+        cells += [Cell(m, settings.clip_frames, mode, ONNXRUNTIME) for m in settings.models if exportable(m)
+                  for mode in ONNX_MODES]
     cells += [Cell(m, f, mode) for m in settings.sweep_models for f in settings.frames for mode in settings.sweep_modes]
     return list(dict.fromkeys(cells))  # drop repeats, keep order
 
 
-def measure_memory(cells: list[Cell], settings: Settings) -> dict[Cell, dict[str, Any]]:
+def export_onnx(cells: list[Cell], settings: Settings, folder: str) -> tuple[dict[tuple[str, int], str], list[str]]:
+    """ONNX files (any batch) of the models of the onnxruntime cells, written to ``folder``; notes on failures."""
+    from videoregion.inference.export import export_model
+
+    paths: dict[tuple[str, int], str] = {}
+    notes = []
+    keys = dict.fromkeys((c.model, c.frames) for c in cells if c.backend == ONNXRUNTIME)
+    for model, frames in tqdm(keys, desc="ONNX export", unit="model"):
+        path = os.path.join(folder, f"{model}_{frames}x{settings.size}.onnx")
+        metadata = dict(model=model, class_names=[str(i) for i in range(NUM_CLASSES)], config={},
+                        input={"shape": ["batch", 3, frames, settings.size, settings.size]})
+        try:
+            export_model(build_benchmark_model(model, frames, settings.size), path, "onnx",
+                         num_frames=frames, size=settings.size, batch=None, metadata=metadata)
+        except Exception as e:  # one model's failed export leaves the rest of the run alone
+            notes.append(f"{model}@{frames} onnxruntime skipped: the ONNX export failed ({type(e).__name__}: {e})")
+            continue
+        paths[(model, frames)] = path
+    return paths, notes
+
+
+def onnx_differences(paths: dict[tuple[str, int], str], settings: Settings) -> dict[tuple[str, int], float]:
+    """The largest absolute logit difference of each export from eager float32 PyTorch, on the batch-``batch``
+    clips the timing runs on."""
+    from videoregion.inference.export import max_abs_difference
+    from videoregion.inference.onnx_model import OnnxModel
+
+    differences = {}
+    for (model, frames), path in paths.items():
+        eager = build_benchmark_model(model, frames, settings.size).eval()
+        clips = benchmark_clips(settings.batch, frames, settings.size)
+        differences[(model, frames)] = max_abs_difference(eager, OnnxModel(path, threads=settings.threads), clips)
+    return differences
+
+
+def measure_memory(cells: list[Cell], settings: Settings,
+                   onnx_paths: dict[tuple[str, int], str] | None = None) -> dict[Cell, dict[str, Any]]:
     results: dict[Cell, dict[str, Any]] = {}
     counted: set[tuple[str, int]] = set()
     for cell in tqdm(cells, desc="peak memory (fresh process each)", unit="workload"):
         first = (cell.model, cell.frames) not in counted
         counted.add((cell.model, cell.frames))
+        onnx_path = (onnx_paths or {}).get((cell.model, cell.frames)) if cell.backend == ONNXRUNTIME else None
         spec = dict(model=cell.model, frames=cell.frames, size=settings.size, mode=cell.mode,
                     batch=cell_batch(cell, settings.batch), device=settings.device, threads=settings.threads,
-                    amp=settings.amp == "bf16", compile=settings.compile, flops=first)
+                    amp=settings.amp == "bf16", compile=settings.compile, flops=first, onnx_path=onnx_path)
         results[cell] = measure_in_fresh_process(spec)
     return results
 
 
-def measure_time(cells: list[Cell], settings: Settings) -> tuple[dict[Cell, list[float]], list[float], int]:
+def measure_time(cells: list[Cell], settings: Settings, onnx_paths: dict[tuple[str, int], str] | None = None
+                 ) -> tuple[dict[Cell, list[float]], list[float], int]:
     """Seconds per call of every cell and of the dense matmul (interleaved round-robin); the matmul's multiply-adds."""
     device = torch.device(settings.device)
     models: dict[tuple[str, int], nn.Module] = {}
@@ -199,6 +296,10 @@ def measure_time(cells: list[Cell], settings: Settings) -> tuple[dict[Cell, list
     workloads: dict[str, Callable[[], None]] = {}
     for cell in cells:
         key = (cell.model, cell.frames)
+        if cell.backend == ONNXRUNTIME:
+            workloads[cell.key] = make_onnx_step((onnx_paths or {})[key], cell_batch(cell, settings.batch),
+                                                 cell.frames, settings.size, settings.threads)
+            continue
         if key not in models:
             model = build_benchmark_model(cell.model, cell.frames, settings.size).to(device)
             models[key] = torch.compile(model) if settings.compile else model
@@ -233,7 +334,7 @@ def collect(
     for cell in cells:
         batch = cell_batch(cell, settings.batch)
         row: dict[str, Any] = dict(model=cell.model, frames=cell.frames, size=settings.size, mode=cell.mode,
-                                   batch=batch)
+                                   batch=batch, backend=cell.backend)
         if "error" in memory[cell]:
             rows.append({**row, "error": memory[cell]["error"]})
             continue
@@ -261,6 +362,16 @@ def collect(
     return rows, matmul_summary
 
 
+def skip_unavailable_onnx(settings: Settings) -> tuple[Settings, list[str]]:
+    """``settings`` without the onnxruntime rows when they cannot run here (a note says why)."""
+    if not settings.onnx:
+        return settings, []
+    why = onnx_unavailable(settings)
+    if why is None and not any(exportable(m) for m in settings.models):
+        why = "onnxruntime rows skipped: --models holds none of our models to export"
+    return (settings, []) if why is None else (replace(settings, onnx=False), [why])
+
+
 def skip_missing_peers(settings: Settings) -> tuple[Settings, list[str]]:
     """``settings`` without the models whose optional package is absent, and notes on the peers skipped and built."""
     every = settings.models + settings.sweep_models
@@ -282,11 +393,19 @@ def run_benchmark(settings: Settings, cells: list[Cell], machine: dict[str, Any]
     ``machine`` is :func:`~videoregion.benchmark.timing.machine_info` taken at the start; the result
     holds it (with the load average at the end), the matmul's summary, the rows and the notes.
     """
-    memory = measure_memory(cells, settings)
-    timed = [c for c in cells if "error" not in memory[c]]
-    notes = notes + [f"{c.key} failed: {memory[c]['error']}" for c in cells if "error" in memory[c]]
-    times, matmul_times, matmul_multiply_adds = measure_time(timed, settings)
+    with tempfile.TemporaryDirectory(prefix="videoregion-onnx-") as folder:
+        onnx_paths, export_notes = export_onnx(cells, settings, folder)
+        notes = notes + export_notes
+        cells = [c for c in cells if c.backend == EAGER or (c.model, c.frames) in onnx_paths]
+        memory = measure_memory(cells, settings, onnx_paths)
+        timed = [c for c in cells if "error" not in memory[c]]
+        notes = notes + [f"{c.key} failed: {memory[c]['error']}" for c in cells if "error" in memory[c]]
+        times, matmul_times, matmul_multiply_adds = measure_time(timed, settings, onnx_paths)
+        differences = onnx_differences(onnx_paths, settings)
     rows, matmul = collect(cells, memory, times, matmul_times, matmul_multiply_adds, settings)
+    for row in rows:
+        if row["backend"] == ONNXRUNTIME:
+            row["max_abs_diff_vs_eager"] = differences.get((row["model"], row["frames"]))
     if hasattr(os, "getloadavg"):
         machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return dict(machine=machine, matmul=matmul, rows=rows, notes=notes)

@@ -7,14 +7,18 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 
-from .measure import MODES, TRAIN_FLOPS_PER_FORWARD, Settings
+from .measure import EAGER, MODES, ONNX_MODES, ONNXRUNTIME, TRAIN_FLOPS_PER_FORWARD, Settings
 
-__all__ = ["find", "main_table", "mode_label", "plot", "report", "sweep_table"]
+__all__ = [
+    "cpu_heading", "end_to_end_report", "find", "machine_lines", "main_table", "mode_label", "onnx_table", "plot",
+    "report", "sweep_table",
+]
 
 
-def find(rows: list[dict[str, Any]], model: str, frames: int, mode: str) -> dict[str, Any] | None:
+def find(rows: list[dict[str, Any]], model: str, frames: int, mode: str, backend: str = EAGER) -> dict[str, Any] | None:
     for row in rows:
-        if (row["model"], row["frames"], row["mode"]) == (model, frames, mode) and "error" not in row:
+        if ((row["model"], row["frames"], row["mode"], row.get("backend", EAGER)) == (model, frames, mode, backend)
+                and "error" not in row):
             return row
     return None
 
@@ -56,6 +60,29 @@ def main_table(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
     return lines
 
 
+def onnx_table(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+    """onnxruntime beside eager PyTorch, per model and batch, with the largest logit difference."""
+    lines = [
+        "| model | batch | eager clips/s | onnxruntime clips/s | onnxruntime / eager | max abs logit difference "
+        "| peak MiB eager | peak MiB onnxruntime |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model in settings.models:
+        for mode in ONNX_MODES:
+            ours = find(rows, model, settings.clip_frames, mode, ONNXRUNTIME)
+            if ours is None:
+                continue
+            eager = find(rows, model, settings.clip_frames, mode)
+            speedup = eager and eager["seconds"]["median"] / ours["seconds"]["median"]
+            difference = ours.get("max_abs_diff_vs_eager")
+            lines.append(
+                f"| {model} | {ours['batch']} | {fmt_rate(eager)} | {fmt_rate(ours)} | {fmt(speedup, '.2f')}x "
+                f"| {fmt(difference, '.2e')} | {fmt(eager and eager['peak_memory_mib'], ',.0f')} "
+                f"| {ours['peak_memory_mib']:,.0f} |"
+            )
+    return lines
+
+
 def reference_frames(settings: Settings) -> int:
     return settings.clip_frames if settings.clip_frames in settings.frames else min(settings.frames)
 
@@ -89,13 +116,31 @@ def mode_label(mode: str, batch: int) -> str:
     return {"infer1": "infer b1", "inferB": f"infer b{batch}", "train": f"train b{batch}"}[mode]
 
 
+def cpu_heading(machine: dict[str, Any]) -> str:
+    """The markdown heading the README files a table under: the CPU kind and the threads used."""
+    cores = f", {machine['physical_cores']} cores" if machine.get("physical_cores") else ""
+    where = f"; {machine['gpu']}" if "gpu" in machine else ""
+    return (f"### CPU: {machine['cpu']}, {machine['torch_threads']} torch threads of "
+            f"{machine.get('usable_cpus', machine['cores'])} usable CPUs{cores}{where}")
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    """:func:`cpu_heading`, then the device, the library versions and the load when the run started."""
+    m = machine
+    return [
+        cpu_heading(m),
+        "",
+        f"Device {m['device']}" + (f" ({m['gpu']}, CUDA {m['cuda']})" if "gpu" in m else "")
+        + f", torch {m['torch']}, Python {m['python']}"
+        + (f", load average at start {m['load_average'][0]}" if "load_average" in m else ""),
+    ]
+
+
 def report(result: dict[str, Any], settings: Settings) -> str:
     """The run as markdown: machine, matmul peak, the main table, the sweep table and notes."""
     m, mm = result["machine"], result["matmul"]
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads, "
-        f"device {m['device']}" + (f" ({m['gpu']})" if "gpu" in m else "")
-        + (f", load average at start {m['load_average'][0]}" if "load_average" in m else ""),
+        *machine_lines(m),
         f"Dense matmul {mm['n']}x{mm['n']} {mm['dtype']}: {mm['flops_per_s'] / 1e9:.1f} GFLOP/s "
         f"(n^3 multiply-adds = FLOPs as fvcore counts them) ±{100 * mm['seconds']['spread']:.0f}%",
         "",
@@ -111,11 +156,50 @@ def report(result: dict[str, Any], settings: Settings) -> str:
         "Matmul-peak fraction: fvcore FLOPs x batch / time over the dense matmul's FLOP/s; a training step "
         f"is counted as {TRAIN_FLOPS_PER_FORWARD} forwards.",
     ]
+    if any(row.get("backend") == ONNXRUNTIME for row in result["rows"]):
+        lines += ["", f"### onnxruntime beside eager PyTorch, {settings.clip_frames}x{settings.size}, "
+                      f"{settings.threads} threads (float32 logits; eager with amp={settings.amp})", "",
+                  *onnx_table(result["rows"], settings)]
     if settings.sweep_models:
         title = f"### Growth with frames at {settings.size}x{settings.size}"
         lines += ["", title, "", *sweep_table(result["rows"], settings)]
     if result["notes"]:
         lines += ["", *[f"Note: {n}" for n in result["notes"]]]
+    return "\n".join(lines)
+
+
+WORKLOAD_LABELS = {
+    "model": "model-only training step (random clips)",
+    "engine": "engine loop on a batch held in memory",
+    "end_to_end": "end-to-end: loader + engine loop",
+}
+
+
+def end_to_end_report(result: dict[str, Any]) -> str:
+    """The end-to-end run as markdown: machine, setup, one row per variant and workload, the headline ratio."""
+    s = result["setup"]
+    lines = [
+        *machine_lines(result["machine"]),
+        "",
+        f"### End-to-end training: {result['config']} ({s['model']}, {s['frames']}x{s['size']}, batch {s['batch']}, "
+        f"{s['precision']}, {s['optimizer']}, {s['device']}): median over {result['rounds']} interleaved rounds "
+        f"of {result['iters']} iterations ±spread",
+        "",
+        "| torch threads | loader workers | workload | clips/s | s/iteration | vs model-only | per round |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        rounds = ", ".join(f"{r:.0%}" for r in row["ratio_to_model_rounds"])
+        lines.append(
+            f"| {row['threads']} | {row['workers']} | {WORKLOAD_LABELS[row['workload']]} "
+            f"| {row['clips_per_s']:.3g} ±{100 * row['seconds']['spread']:.0f}% | {row['seconds']['median']:.3g} "
+            f"| {row['ratio_to_model']:.0%} | {rounds} |"
+        )
+    lines += [
+        "",
+        f"Dataset: {s['train_videos']} training clips listed from {s['data_dir']}; the loader's first "
+        f"{s['prefetch_factor']} x workers batches of each end-to-end block (prefetched meanwhile) are not timed.",
+    ]
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "cpu_info",
     "current_rss_bytes",
     "machine_info",
     "matmul_workload",
@@ -140,21 +141,55 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _cpu_model() -> str:
+def _cpuinfo_blocks(path: str = "/proc/cpuinfo") -> list[dict[str, str]]:
+    """One dict per logical CPU of /proc/cpuinfo (Linux); [] where there is none."""
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+        with open(path) as f:
+            text = f.read()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return []
+    blocks = []
+    for block in text.strip().split("\n\n"):
+        fields = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        blocks.append(fields)
+    return blocks
+
+
+def cpu_info(path: str = "/proc/cpuinfo") -> dict[str, Any]:
+    """The CPU the numbers were measured on, as the README's per-CPU tables name it.
+
+    ``cpu`` is the model name, with family and model numbers where the name alone is generic (a
+    virtual machine's "AMD EPYC" may be any of several generations), and the vector instructions
+    torch's kernels use here (``torch.backends.cpu.get_cpu_capability``: AVX2, AVX512, ...).
+    ``logical_cpus`` counts the machine's CPUs, ``usable_cpus`` those this process may run on
+    (a container or taskset may allow fewer), ``physical_cores`` distinct (package, core) pairs.
+    """
+    blocks = _cpuinfo_blocks(path)
+    first = blocks[0] if blocks else {}
+    name = first.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    numbers = [f"{label} {first[key]}" for key, label in (("cpu family", "family"), ("model", "model"))
+               if key in first]
+    capability = torch.backends.cpu.get_cpu_capability()
+    cores = {(b.get("physical id", "0"), b["core id"]) for b in blocks if "core id" in b}
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": f"{name} ({', '.join([*numbers, capability])})",
+        "cpu_model_name": name,
+        "cpu_capability": capability,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "physical_cores": len(cores) or None,
+    }
 
 
 def machine_info(device: torch.device | str) -> dict[str, Any]:
-    """What the numbers were measured on: CPU, cores, threads, library versions, GPU if used."""
+    """What the numbers were measured on: CPU (:func:`cpu_info`), cores, threads, library versions, GPU if used."""
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        **cpu_info(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
