@@ -261,7 +261,8 @@ class Attention(nn.Module):
             attn_bias = attn_bias.to(q.dtype)
             if attn_bias.dim() == 3:  # a 4-D mask keeps the fused CPU kernel (a 3-D one falls back to math)
                 attn_bias = attn_bias[None]
-            else:  # (N, h, L, d) -> (N / S, S, h, L, d) to meet the per-window bias
+            elif attn_bias.shape[0] > 1:  # (N, h, L, d) -> (N / S, S, h, L, d) to meet the per-window bias
+                # (5-D inputs always take the math kernel; one window, S = 1, broadcasts as it is)
                 q, k, v = (t.unflatten(0, (-1, attn_bias.shape[0])) for t in (q, k, v))
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
         return self.proj(rearrange(x.reshape(n, *x.shape[-3:]), "n h l d -> n l (h d)"))
