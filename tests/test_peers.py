@@ -28,6 +28,16 @@ FIT_8x56 = NANO + ["x3d_xs", "x3d_l", "swin3d_t", "r3d_18", "r2plus1d_18", "mvit
 MAIN_JOB_GFLOPS = 0.2918  # regionvit3d_nano, 8x56, 14 classes (pinned in test_regionvit3d_nano_is_the_target)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared CPU, two spinning OpenMP threads make X3D's depthwise 3D convolutions
+    tens of times slower, and these models are small."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def clip_kwargs(name: str, frames: int, size: int) -> dict:
     extra = {"input_size": size} if "input_size" in model_info(name).options else {}
     return dict(num_frames=frames, **extra)
@@ -213,3 +223,85 @@ def test_the_benchmark_builds_registry_peers_and_keeps_its_own():
     model = build_benchmark_model("x3d_xs", 8, 56)  # built for the benchmark's clip shape
     with torch.no_grad():
         assert model.eval()(torch.zeros(1, 3, 8, 56, 56)).shape == (1, 400)
+
+
+# ----------------------------------------------------------------------------- through the engine
+RUN_CFG = """
+MODEL:
+  NAME: {model}
+  NUM_CLASSES: 2
+  DROP_PATH_RATE: 0.0
+DATA:
+  DATASET: kinetics
+  PATH_TO_DATA_DIR: {data}
+  PATH_PREFIX: {data}/videos
+  NUM_FRAMES: 4
+  SAMPLING_RATE: 2
+  TRAIN_JITTER_SCALES: [32, 36]
+  TRAIN_CROP_SIZE: 32
+  TEST_CROP_SIZE: 32
+SYNTHETIC:
+  GENERATE: True
+  VIDEOS_PER_CLASS: 4
+  SIZE: 36
+  NUM_FRAMES: 12
+SOLVER:
+  BASE_LR: 1e-3
+  BASE_BATCH_SIZE: 4
+  MAX_EPOCH: 1
+  WARMUP_EPOCHS: 0.0
+TRAIN:
+  BATCH_SIZE: 4
+TEST:
+  ENABLE: False
+DATA_LOADER:
+  NUM_WORKERS: 0
+NUM_GPUS: 0
+OUTPUT_DIR: {out}
+"""
+
+
+def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, f"{tool} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def peer_runs(tmp_path_factory):
+    """One epoch of run_net on a tiny generated dataset for a CNN (pytorchvideo's X3D, built for the config's
+    clip shape) and a transformer (torchvision's Video Swin): {model: (config path, output dir)}."""
+    root = tmp_path_factory.mktemp("peer_runs")
+    runs = {}
+    for model in ("x3d_xs", "swin3d_nano"):
+        cfg, out = root / f"{model}.yaml", root / model
+        cfg.write_text(RUN_CFG.format(model=model, data=root / "data", out=out))
+        run_tool("run_net.py", "--cfg", str(cfg))
+        runs[model] = (cfg, out)
+    return runs
+
+
+@pytest.mark.parametrize("model", ["x3d_xs", "swin3d_nano"])
+def test_run_net_trains_a_peer(peer_runs, model):
+    import json
+
+    _, out = peer_runs[model]
+    records = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in records] == ["train", "val"] and records[0]["epoch"] == 1
+    state = torch.load(out / "checkpoints" / "checkpoint_best.pyth", weights_only=True)
+    assert f"NAME: {model}" in state["cfg"]
+
+
+def test_a_peer_checkpoint_predicts_and_exports(peer_runs, tmp_path):
+    from videoregion.config import load_config
+    from videoregion.inference import build_predictor
+
+    cfg_path, out = peer_runs["x3d_xs"]
+    checkpoint = str(out / "checkpoints" / "checkpoint_best.pyth")
+    video = sorted((cfg_path.parent / "data" / "videos").rglob("*.mp4"))[0]
+    prediction = build_predictor(load_config([str(cfg_path)]), checkpoint).predict(str(video))
+    assert prediction.video_scores.shape == (2,)
+    proc = run_tool("export.py", "--cfg", str(cfg_path), "--checkpoint", checkpoint, "--out", str(tmp_path / "x3d.pt"))
+    assert "max |export - eager|" in proc.stdout and (tmp_path / "x3d.pt").is_file()

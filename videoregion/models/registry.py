@@ -93,10 +93,16 @@ class ModelInfo:
         """
         multiple = self.frame_multiple * (tubelet_size if "tubelet_size" in self.options else 1)
         if frames is not None and (frames < self.min_frames or frames % multiple):
-            return f"{self.name} takes clips of a multiple of {multiple} frames, at least {self.min_frames}"
+            return f"{self.name} takes clips of {_needs(multiple, self.min_frames)} frames"
         if size < self.min_size or size % self.size_multiple:
-            return f"{self.name} takes a multiple of {self.size_multiple} px, at least {self.min_size}"
+            return f"{self.name} takes clips of {_needs(self.size_multiple, self.min_size)} px"
         return None
+
+
+def _needs(multiple: int, least: int) -> str:
+    """"a multiple of 4", "at least 13", or both."""
+    needs = ([f"a multiple of {multiple}"] if multiple > 1 else []) + ([f"at least {least}"] if least > 1 else [])
+    return " and ".join(needs) or "at least 1"
 
 
 _MODELS: dict[str, tuple[Callable[..., nn.Module], ModelInfo]] = {}
