@@ -12,25 +12,32 @@ keeps its library's parameter names and initialisation (:mod:`.peer_adapters` ad
 The main job's clips are small (8 frames at 56 px), where ``regionvit3d_nano`` costs 0.29 GFLOPs. The
 ``*_nano`` variants are the peers at that size, each scaled the way its family scales (width, then
 depth) to within +-25% of those FLOPs (fvcore, one multiply-add = one FLOP, attention counted; 14
-classes). Measured with ``tools/count_flops.py --frames 8 --size 56 --num-classes 14`` (and at the
-published input with ``--num-classes 400``):
+classes). Measured with ``tools/count_flops.py --model NAME --frames 8 --size 56 --num-classes 14`` and,
+at the published input, ``--num-classes 400`` (parameters at that class count):
 
-    model           params (14 cl.)  GFLOPs 8x56   published input   GFLOPs there
-    regionvit3d_nano       3.5 M        0.29         16 x 224          (ours)
-    swin3d_nano            6.3 M        0.33            -
-    mvit_v2_nano           3.9 M        0.32            -
-    r3d_nano               2.1 M        0.36            -
-    r2plus1d_nano          2.0 M        0.33            -
-    s3d_nano               3.6 M        0.28            -
-    vit3d_nano             1.2 M        0.30            -
-    x3d_xs (= s, m)        3.0 M        0.18          4 x 160           0.63
-    x3d_l                  5.4 M        0.35         16 x 312            ...
-    swin3d_t                 ...        1.43         32 x 224            ...
-    mvit_v2_s                ...        2.12         16 x 224           64.5
-    r3d_18                   ...        5.19         16 x 112            ...
-    r2plus1d_18              ...        5.18         16 x 112            ...
-    s3d                      ...      (>= 13 x 209)  16 x 224            ...
-    vit3d_base               ...    (16 px patches)  16 x 224            ...
+    model              params    GFLOPs 8x56   published input   params     GFLOPs there
+    regionvit3d_nano    1.58 M      0.292         (16 x 224)       1.68 M       2.21   (ours)
+    swin3d_nano         6.30 M      0.327              -
+    mvit_v2_nano        3.86 M      0.291              -
+    r3d_nano            2.08 M      0.358              -
+    r2plus1d_nano       1.96 M      0.334              -
+    s3d_nano            3.53 M      0.280              -
+    vit3d_nano          1.24 M      0.301              -
+    x3d_l               5.36 M      0.354          16 x 312        6.15 M      18.93
+    x3d_xs = s = m      3.00 M      0.180        4 / 13 / 16 x     3.79 M   0.63 / 2.03 / 4.90
+                                                 160 / 160 / 224
+    swin3d_t           27.86 M      1.43           32 x 224       28.16 M      88.06
+    mvit_v2_s          34.15 M      2.12           16 x 224       34.54 M      64.46
+    r3d_18             33.17 M      5.19           16 x 112       33.37 M      40.74
+    r2plus1d_18        31.31 M      5.18           16 x 112       31.51 M      40.64
+    s3d                   -      (needs 13 x 209)  16 x 224        8.32 M      18.07
+    vit3d_tiny          5.64 M   0.379 at 8x64     16 x 224        5.71 M      20.15
+    vit3d_small        21.89 M   1.44 at 8x64      16 x 224       22.04 M      56.95
+    vit3d_base            -     (16 px tubelets)   16 x 224       86.54 M     180.49
+
+The published counts agree with the papers and torchvision's tables (Swin-T 88, MViTv2-S 64, R3D-18 40.7,
+S3D 18.0, X3D-M 4.97 at 16x224 in pytorchvideo's, VideoMAE ViT-B 180), and torchvision's parameter counts
+exactly: the main ops of every peer are counted (tests/test_peers.py checks what fvcore skips).
 
 ``x3d_xs``, ``x3d_s`` and ``x3d_m`` are one network (they differ in input only) that needs no smaller
 variant: at 8x56 it costs 0.18 GFLOPs, below the target; ``x3d_l`` (X3D's deeper member) is the X3D
