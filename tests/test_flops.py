@@ -75,3 +75,13 @@ def test_bad_arguments_are_one_clear_line():
     assert "Traceback" not in result.stderr
     result = run_tool("--model", "regionvit_tiny_224", "--frames", "8")
     assert result.returncode != 0 and "image model" in result.stderr
+
+
+def test_a_video_peer_at_the_main_jobs_clips_and_one_it_cannot_take():
+    result = run_tool("--model", "x3d_m", "--frames", "8", "--size", "56", "--num-classes", "14", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)  # x3d_m is built for the asked shape (its head pools a fixed window)
+    assert data["input"] == [3, 8, 56, 56] and data["gflops"] == pytest.approx(0.1803, rel=1e-3)
+    result = run_tool("--model", "s3d", "--frames", "8", "--size", "56")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--frames 8 --size 56: s3d takes clips of at least 13 frames" in result.stderr

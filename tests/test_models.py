@@ -14,12 +14,15 @@ from videoregion.models import (
     load_pretrained,
     model_info,
 )
+from videoregion.models import peers as peers_module
 from videoregion.models import regionvit as regionvit_module
 from videoregion.models.chunked_mlp import chunking_pays
 from videoregion.models.regionvit import Mlp, relative_position_index
 from videoregion.models.weights import CheckpointError
 
 from .reference_regionvit import authors_state_dict, reference_forward
+
+OURS = [n for n in list_models() if not model_info(n).is_peer]  # RegionViT; the peers: tests/test_peers.py
 
 # Parameter counts of the authors' models, 1000 classes: the paper (Chen, Panda, Fan, ICLR 2022) gives
 # 13.8, 30.6, 41.2 and 72.7 M for Ti, S, M and B; the exact counts are those of the authors' released
@@ -77,7 +80,8 @@ def test_registry_lists_2d_and_3d_variants():
 
 def test_registry_says_what_each_model_takes():
     assert set(list_models("image")) == set(PARAMS_2D) | {"regionvit_nano_224"}
-    assert set(list_models("clip")) == {f"regionvit3d_{arch}" for arch in (
+    ours = {n for n in list_models("clip") if not model_info(n).is_peer}  # the peers: tests/test_peers.py
+    assert ours == {f"regionvit3d_{arch}" for arch in (
         "nano", "tiny", "small", "medium", "base", "small_w14", "small_w14_peg", "base_w14", "base_w14_peg")}
     assert sorted(list_models("image") + list_models("clip")) == list_models()
     info = model_info("regionvit3d_small")
@@ -95,10 +99,11 @@ def test_registry_says_what_each_model_takes():
 def test_each_model_name_is_the_name_of_its_definition():
     """Searching the code for a model's name finds the function that builds it."""
     for name in list_models():
-        assert getattr(regionvit_module, name).__name__ == name
+        module = peers_module if model_info(name).is_peer else regionvit_module
+        assert getattr(module, name).__name__ == name
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", OURS)
 def test_every_model_forward_shape_no_nan(name):
     video = model_info(name).takes_clips
     model = create_model(name, num_classes=5, **({"num_frames": 4} if video else {})).eval()
@@ -378,3 +383,30 @@ def test_shipped_configs_build_their_models(name):
     assert model.num_classes == cfg.MODEL.NUM_CLASSES
     assert model.num_frames == cfg.DATA.NUM_FRAMES
     assert (model.tubelet_size, model.region_steps) == (cfg.MODEL.TUBELET_SIZE, cfg.MODEL.REGION_STEPS)
+
+
+# ----------------------------------------------------------------------------- registry entries
+def test_model_info_says_what_a_model_takes():
+    info = model_info("regionvit3d_nano")
+    assert info.family == "regionvit" and info.source == "videoregion" and not info.fixed_input
+    assert {"num_frames", "tubelet_size", "region_steps", "grad_checkpointing"} <= info.options
+    assert "num_frames" not in model_info("regionvit_nano_224").options
+    assert info.input_problem(8, 56, tubelet_size=2) is None
+    assert "multiple of 2 frames" in info.input_problem(7, 56, tubelet_size=2)
+
+
+def test_create_model_refuses_an_option_the_model_does_not_take():
+    with pytest.raises(ConfigError, match="regionvit_nano_224 does not take num_frames"):
+        create_model("regionvit_nano_224", num_frames=8)
+    with pytest.raises(ConfigError, match="r3d_nano does not take grad_checkpointing"):
+        create_model("r3d_nano", grad_checkpointing=True)
+
+
+def test_a_registry_entry_must_be_consistent():
+    from videoregion.models.registry import ModelInfo
+
+    with pytest.raises(ValueError, match="unknown build options"):
+        ModelInfo(name="m", input="clip", input_size=56, num_frames=8, options=frozenset({"widht"}))
+    with pytest.raises(ValueError, match="fixed-input model must take num_frames and input_size"):
+        ModelInfo(name="m", input="clip", input_size=56, num_frames=8, options=frozenset({"num_frames"}),
+                  fixed_input=True)

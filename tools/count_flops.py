@@ -3,6 +3,7 @@
     python tools/count_flops.py --model regionvit3d_small --frames 16 --size 224
     python tools/count_flops.py --cfg configs/k400_regionvit.yaml      # also FLOPs x test views
     python tools/count_flops.py --model regionvit_small_224 --json
+    python tools/count_flops.py --model swin3d_t --frames 16 --size 224       # a video peer (random weights)
 """
 
 from __future__ import annotations
@@ -50,15 +51,21 @@ def build(args: argparse.Namespace, parser_error) -> tuple[torch.nn.Module, torc
         info = model_info(args.model)
         if args.frames is not None and not info.takes_clips:
             parser_error(f"{args.model} is an image model: --frames does not apply")
+        size = info.input_size if args.size is None else args.size
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
         if args.frames is not None:
             kwargs["num_frames"] = args.frames
+        if "input_size" in info.options:  # built for one clip shape
+            kwargs["input_size"] = size
+        frames = args.frames if args.frames is not None else info.num_frames
+        problem = info.input_problem(frames, size)  # the builder checks tubelets, knowing their size
+        if problem:
+            parser_error(f"--frames {frames} --size {size}: {problem}")
         try:
             model = create_model(args.model, **kwargs)
         except VideoRegionError as e:
             parser_error(str(e))
         frames, views, name = getattr(model, "num_frames", None), 1, args.model
-        size = info.input_size if args.size is None else args.size
     shape = (1, 3, frames, size, size) if frames else (1, 3, size, size)
     return model, torch.zeros(shape), views, name
 

@@ -45,7 +45,7 @@ from videoregion.inference.export import (
     require_onnx,
     time_interleaved,
 )
-from videoregion.models.build import build_eval_model
+from videoregion.models.build import build_eval_model, check_clip_input
 from videoregion.models.registry import model_info
 
 DEFAULT_CFG = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
@@ -141,10 +141,11 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     model = build_eval_model(cfg, checkpoint, state)
     frames, size = args.frames or cfg.DATA.NUM_FRAMES, args.size or cfg.DATA.TEST_CROP_SIZE
-    step = model.tubelet_size * model.region_steps
+    step = getattr(model, "tubelet_size", 1) * getattr(model, "region_steps", 1)  # RegionViT's, ViT's tubelets
     if frames < 1 or frames % step or size < 1:
         raise ConfigError(f"--frames {frames} --size {size}: {cfg.MODEL.NAME} takes a positive multiple of {step} "
                           "frames and a positive size")
+    check_clip_input(cfg, frames, size, what=f"--frames {frames} --size {size}")  # a peer's limits
     metadata = export_metadata(cfg, checkpoint, class_names_for(cfg, checkpoint, state, model.num_classes),
                                fmt=fmt, num_frames=frames, size=size, batch=args.batch)
     shape = f"({args.batch or 'B'}, 3, {frames}, {size}, {size})"

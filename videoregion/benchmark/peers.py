@@ -1,8 +1,10 @@
-"""The video peers of the speed benchmark, built with random weights and without downloads.
+"""The models of the speed benchmark, built with random weights and without downloads.
 
-pytorchvideo's mvit_base_16x4 and x3d_m, and a joint space-time attention ViT-B (VideoMAE's layout,
-from ``transformers``). Their packages are optional and imported when a peer is built;
-:func:`missing_requirement` says which one is absent.
+The registry's clip models (RegionViT-3D and the video peers of :mod:`videoregion.models.peers`), and two
+benchmark-only peers the registry does not hold: pytorchvideo's mvit_base_16x4 (MViTv1-B) and
+``transformers``' VideoMAE ViT-B (the architecture of ``vit3d_base`` in another implementation: a check
+that ours is not the slower one). :data:`PEERS` holds every peer with the package it needs;
+:func:`missing_requirement` says when that package is absent.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
-from videoregion.models import create_model, list_models
+from videoregion.models import create_model, list_models, model_info
 
 __all__ = ["NUM_CLASSES", "PEERS", "Peer", "build_benchmark_model", "known_models", "missing_requirement"]
 
@@ -48,15 +51,16 @@ def build_mvit(frames: int, size: int) -> nn.Module:
     return mvit_base_16x4(pretrained=False, temporal_size=frames, spatial_size=size, head_num_classes=NUM_CLASSES)
 
 
-def build_x3d_m(frames: int, size: int) -> nn.Module:
-    # The hub's x3d_m is create_x3d with these two settings at 16 x 224 (its signature fixes them).
-    from pytorchvideo.models.x3d import create_x3d
-
-    return create_x3d(input_clip_length=frames, input_crop_size=size, model_num_class=NUM_CLASSES)
-
-
 def build_joint_vit(frames: int, size: int) -> nn.Module:
     return JointAttentionViT(num_frames=frames, img_size=size)
+
+
+def build_registered(name: str, frames: int, size: int) -> nn.Module:
+    """Registry model ``name`` for clips (B, 3, frames, size, size), NUM_CLASSES outputs."""
+    kwargs = dict(num_frames=frames, num_classes=NUM_CLASSES)
+    if "input_size" in model_info(name).options:  # built for one clip shape
+        kwargs["input_size"] = size
+    return create_model(name, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,28 @@ class Peer:
     note: str
 
 
+def _registered_peers() -> dict[str, Peer]:
+    peers = {}
+    for name in list_models("clip"):
+        info = model_info(name)
+        if info.is_peer:
+            note = f"{info.source} {info.family} ({name} in videoregion.models.peers)"
+            peers[name] = Peer(partial(build_registered, name), info.source, note)
+    return peers
+
+
 PEERS: dict[str, Peer] = {
+    **_registered_peers(),
     "mvit_base_16x4": Peer(build_mvit, "pytorchvideo", "pytorchvideo hub mvit_base_16x4, pretrained=False"),
-    "x3d_m": Peer(build_x3d_m, "pytorchvideo", "pytorchvideo x3d_m (create_x3d), pretrained=False"),
     "videomae_vit_b": Peer(build_joint_vit, "transformers",
                            "ViT-B joint space-time attention, transformers VideoMAEForVideoClassification"),
 }
 
 
 def known_models() -> list[str]:
-    """Every model the benchmark can measure: the registry's clip models, then the peers."""
-    return list_models("clip") + list(PEERS)
+    """Every model the benchmark can measure: the registry's clip models, then the benchmark-only peers."""
+    registered = list_models("clip")
+    return registered + [name for name in PEERS if name not in registered]
 
 
 def build_benchmark_model(name: str, frames: int, size: int) -> nn.Module:
@@ -84,7 +99,7 @@ def build_benchmark_model(name: str, frames: int, size: int) -> nn.Module:
     torch.manual_seed(0)
     if name in PEERS:
         return PEERS[name].build(frames, size)
-    return create_model(name, num_frames=frames, num_classes=NUM_CLASSES)
+    return build_registered(name, frames, size)
 
 
 def missing_requirement(name: str) -> str | None:
