@@ -51,3 +51,17 @@ def test_time_kernel_gradients_reach_the_stem():
     for layer in model.local_embed.proj:
         if isinstance(layer, TimeConv):
             assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+def test_config_key_reaches_the_model_and_peers_refuse_it():
+    import os
+
+    from videoregion.config import load_config
+    from videoregion.models import build_model
+
+    cfg_path = os.path.join(os.path.dirname(__file__), "..", "configs", "synthetic_regionvit.yaml")
+    model = build_model(load_config([cfg_path], ["MODEL.STEM_TIME_KERNEL", "3", "MODEL.NUM_CLASSES", "4"]))
+    assert sum(isinstance(m, TimeConv) for m in model.modules()) == 2
+    cfg = load_config([cfg_path], ["MODEL.STEM_TIME_KERNEL", "3", "MODEL.NAME", "x3d_xs"])
+    with pytest.raises(ConfigError, match="MODEL.STEM_TIME_KERNEL is 3 but x3d_xs"):
+        build_model(cfg)

@@ -28,6 +28,7 @@ _MODEL_OPTIONS = {
     "GRAD_CHECKPOINTING": ("grad_checkpointing", "gradient checkpointing"),
     "TUBELET_SIZE": ("tubelet_size", "tubelet size to set"),
     "REGION_STEPS": ("region_steps", "regional tokens"),
+    "STEM_TIME_KERNEL": ("stem_time_kernel", "stem time kernel to set"),
 }
 _NEUTRAL = {"DROP_PATH_RATE": 0.0, "HEAD_DROPOUT": 0.0, "GRAD_CHECKPOINTING": False}
 

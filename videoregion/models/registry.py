@@ -23,13 +23,13 @@ INPUT_KINDS: tuple[InputKind, ...] = ("image", "clip")
 # Every keyword a builder may take besides num_classes; each entry declares the subset it takes.
 BUILD_OPTIONS = frozenset(
     {"num_frames", "input_size", "drop_path_rate", "head_dropout", "grad_checkpointing", "tubelet_size",
-     "region_steps"}
+     "region_steps", "stem_time_kernel"}
 )
 # What RegionViT takes, the registry's default.
 _REGIONVIT_OPTIONS: dict[str, frozenset[str]] = {
     "image": frozenset({"drop_path_rate", "head_dropout", "grad_checkpointing"}),
     "clip": frozenset({"drop_path_rate", "head_dropout", "grad_checkpointing", "num_frames", "tubelet_size",
-                       "region_steps"}),
+                       "region_steps", "stem_time_kernel"}),
 }
 
 RGB = tuple[float, float, float]
