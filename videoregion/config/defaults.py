@@ -25,8 +25,8 @@ _C.MODEL.TUBELET_SIZE = 2
 # Local time steps covered by one regional token (its tube is TUBELET_SIZE * REGION_STEPS frames).
 _C.MODEL.REGION_STEPS = 2
 # Local time steps seen by the video stem's second and third convs (1: the first conv's tubelet only; odd).
-# 3 lets the first local features compare neighbouring tubelets: the fine motion a model trained from scratch
-# needs to tell a turn's direction (README, "Main job"). Inflated 2D weights keep the static-clip output.
+# 3 lets the first local features compare neighbouring tubelets (repeat-padded in time, so inflated 2D weights
+# keep the static-clip output). An ablation of the rotation probe (README, "Main job"); it did not help there.
 _C.MODEL.STEM_TIME_KERNEL = 1
 # Recompute block activations in the backward pass to save memory on long clips.
 _C.MODEL.GRAD_CHECKPOINTING = False
