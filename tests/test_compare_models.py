@@ -258,6 +258,10 @@ def test_error_lines():
     assert compare.error_line("progress\r 50%\rerror: DATA.PATH_TO_DATA_DIR 'x' does not exist\n", 1) == \
         "DATA.PATH_TO_DATA_DIR 'x' does not exist"
     assert compare.error_line("Traceback\n  File\nValueError: bad\nwarning after\n", 1) == "ValueError: bad"
+    # the error printed right after an unfinished progress bar, on its line
+    assert compare.error_line("epoch 1:  64%| 98/152 [04:33, loss=2.4]error: a loader worker died\n", 1) == \
+        "a loader worker died"
+    assert compare.error_line("Traceback\nOSError: disk error: full\n", 1) == "OSError: disk error: full"
     assert compare.error_line("", -signal.SIGKILL) == "killed by signal SIGKILL (out of memory?)"
     assert compare.error_line("", 3) == "exit status 3"
 

@@ -333,8 +333,10 @@ def error_line(stderr: str, returncode: int) -> str:
     traceback, else its last line, else the exit status."""
     lines = [line.strip() for line in re.split(r"[\r\n]+", stderr) if line.strip()]
     for line in reversed(lines):
-        if line.startswith("error: "):
-            return line[len("error: "):]
+        # run_net's error line, also where it follows an unfinished progress bar on the same line ("...]error: ")
+        at = line.rfind("error: ")
+        if at == 0 or (at > 0 and line[at - 1] == "]"):
+            return line[at + len("error: "):]
     for line in reversed(lines):
         if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", line):
             return line
