@@ -301,6 +301,9 @@ def test_machine_failures_become_one_line(tmp_path):
     assert isinstance(torch_full, OutputError) and str(tmp_path) in str(torch_full)
     killed = friendly_error(RuntimeError("DataLoader worker (pid 4242) is killed by signal: Killed. "), str(tmp_path))
     assert isinstance(killed, DataError) and "pid 4242" in str(killed) and "DATA_LOADER.NUM_WORKERS" in str(killed)
+    stopped = friendly_error(RuntimeError("DataLoader worker (pid 4243) is killed by signal: Terminated. "),
+                             str(tmp_path))
+    assert "signal Terminated: something outside the run stopped it" in str(stopped) and "memory" not in str(stopped)
     exited = friendly_error(RuntimeError("DataLoader worker (pid(s) 7, 8) exited unexpectedly"), str(tmp_path))
     assert isinstance(exited, DataError) and "pid 7, 8" in str(exited)
     in_worker = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "

@@ -80,6 +80,9 @@ def friendly_error(error: BaseException, output_dir: str) -> VideoRegionError | 
     killed = _WORKER_KILLED.search(text) if isinstance(error, RuntimeError) else None
     if killed:
         how = f"was killed by signal {killed.group(2)}" if killed.group(2) else "exited unexpectedly"
+        if killed.group(2) and killed.group(2) != "Killed":  # SIGTERM, SIGINT...: sent, not the memory killer
+            return DataError(f"a data loader worker (pid {killed.group(1).strip()}) {how}: something outside "
+                             "the run stopped it")
         return DataError(f"a data loader worker (pid {killed.group(1).strip()}) {how}, most likely for using "
                          "too much memory: lower DATA_LOADER.NUM_WORKERS (or DATA_LOADER.PREFETCH_FACTOR, "
                          "TRAIN.BATCH_SIZE), or give the job more memory")
