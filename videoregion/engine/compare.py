@@ -389,8 +389,8 @@ def run_logged(command: Sequence[str], folder: str, name: str, *, timeout_minute
     with open(os.path.join(folder, f"{name}.out"), "w") as out, open(os.path.join(folder, f"{name}.err"), "w+") as err:
         proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         reader = threading.Thread(target=_pump, args=(proc.stdout, out, on_record), daemon=True)
-        reader.start()
-        try:
+        try:  # from the first moment the child runs: a Ctrl-C at any point below stops it
+            reader.start()
             proc.wait(timeout=timeout_minutes * 60.0 if timeout_minutes > 0 else None)
         except subprocess.TimeoutExpired:
             stop_process(proc)
@@ -399,7 +399,8 @@ def run_logged(command: Sequence[str], folder: str, name: str, *, timeout_minute
             stop_process(proc, grace_s=2.0)
             raise
         finally:
-            reader.join(timeout=10.0)
+            if reader.is_alive():
+                reader.join(timeout=10.0)
         if proc.returncode != 0:
             err.seek(0)
             raise RunFailed(error_line(err.read(), proc.returncode))
