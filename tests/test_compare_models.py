@@ -277,7 +277,8 @@ def test_a_run_past_its_time_limit_is_stopped(tmp_path, fake_launcher, monkeypat
 def test_ctrl_c_stops_the_run_and_goes_up(tmp_path, fake_launcher, monkeypatch):
     monkeypatch.setenv("FAKE_RUN_NET", "sleep")
     started = []
-    timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT))  # Ctrl-C while the run goes on
+    main = threading.main_thread().ident  # to the main thread: a signal another thread takes does not break its wait
+    timer = threading.Timer(2.0, lambda: signal.pthread_kill(main, signal.SIGINT))  # Ctrl-C while the run goes on
     original = subprocess.Popen
 
     def popen(*args, **kwargs):
