@@ -287,11 +287,14 @@ def test_ctrl_c_stops_the_run_and_goes_up(tmp_path, fake_launcher, monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(compare.subprocess, "Popen", popen)
+    # Python's own Ctrl-C handler, also where the suite was started with SIGINT ignored (`pytest &` in a script)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             compare.run_model(job_for(tmp_path), launcher=fake_launcher)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert started and started[0].poll() is not None  # the child is gone
 
 
