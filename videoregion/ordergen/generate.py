@@ -8,12 +8,9 @@ pictures come from this generator.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +27,7 @@ from videoregion.data.browse import ShownClip, Written, write_browse
 from videoregion.data.layouts import LAYOUTS
 from videoregion.errors import ConfigError
 from videoregion.synthetic.encode import ENCODERS, check_encoder, encode_video
-from videoregion.synthetic.generate import split_counts
+from videoregion.synthetic.generate import VideoJob, process_pool, split_counts
 
 from .classes import CLASSES
 from .params import sample_params, video_rng
@@ -64,42 +61,18 @@ def describe(params: VideoParams) -> str:
     return "a scene of shapes"
 
 
-class _VideoJob(NamedTuple):
-    """One video of :func:`generate_dataset` (picklable, for worker processes)."""
-
-    path: str
-    seed: int
-    class_index: int
-    video_index: int
-    size: int
-    num_frames: int
-    fps: int
-    crf: int
-
-
 def _params(seed: int, class_index: int, video_index: int, size: int, num_frames: int) -> VideoParams:
     return sample_params(video_rng(seed, class_index, video_index), action=CLASSES[class_index].action,
                          size=size, num_frames=num_frames)
 
 
-def _write_video(job: _VideoJob) -> str:
+def _write_video(job: VideoJob) -> str:
     """Render and encode one video; returns what it shows."""
     codec, options = ENCODERS[os.path.splitext(job.path)[1]]
     params = _params(job.seed, job.class_index, job.video_index, job.size, job.num_frames)
     encode_video(render_frames(job.class_index, params), job.path, codec=codec, fps=job.fps, crf=job.crf,
                  options=options)
     return describe(params)
-
-
-@contextlib.contextmanager
-def _pool(workers: int):
-    """A process pool of ``workers`` processes, or None to work in this process (``workers <= 1``)."""
-    if workers <= 1:
-        yield None
-        return
-    # spawn, not fork: the caller may hold threads (torch, data loaders) that fork would copy mid-state
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield pool
 
 
 def _check(size: int, num_frames: int) -> None:
@@ -139,10 +112,10 @@ def generate_dataset(
              for c, cls in enumerate(CLASSES) for i in range(videos_per_class)}
     for folder in sorted({os.path.dirname(rel) for rel in paths.values()}):
         os.makedirs(os.path.join(video_dir, folder), exist_ok=True)
-    jobs = [_VideoJob(os.path.join(video_dir, paths[c, i]), seed, c, i, size, num_frames, fps, crf)
+    jobs = [VideoJob(os.path.join(video_dir, paths[c, i]), seed, c, i, size, num_frames, fps, crf)
             for c in range(len(CLASSES)) for i in range(videos_per_class)]
     videos: dict[str, list[AnnotatedVideo]] = {name: [] for name in SPLIT_NAMES}
-    with _pool(workers) as pool:
+    with process_pool(workers) as pool:
         # imap keeps the job order, so the annotation files do not depend on the worker count
         done = pool.imap(_write_video, jobs, chunksize=8) if pool else map(_write_video, jobs)
         done = tqdm(done, total=len(jobs), desc="ordergen", unit="video", disable=not progress)

@@ -28,7 +28,7 @@ from .encode import ENCODERS, check_encoder, encode_video
 from .params import VideoParams, sample_params, video_rng
 from .render import render_frames
 
-__all__ = ["FORMATS", "GENERATOR_VERSION", "generate_dataset", "mismatches", "split_counts"]
+__all__ = ["FORMATS", "GENERATOR_VERSION", "VideoJob", "generate_dataset", "mismatches", "process_pool", "split_counts"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ def _describe(params: VideoParams) -> str:
     return f"{texture} {params.shape}"
 
 
-class _VideoJob(NamedTuple):
-    """One video of :func:`generate_dataset` (picklable, for worker processes)."""
+class VideoJob(NamedTuple):
+    """One video to render and encode (picklable, for worker processes); also the second generator's."""
 
     path: str
     seed: int
@@ -75,7 +75,7 @@ class _VideoJob(NamedTuple):
     crf: int
 
 
-def _write_video(job: _VideoJob) -> VideoParams:
+def _write_video(job: VideoJob) -> VideoParams:
     """Render and encode one video; returns its parameters."""
     codec, options = ENCODERS[os.path.splitext(job.path)[1]]
     params = sample_params(video_rng(job.seed, job.class_index, job.video_index),
@@ -86,7 +86,7 @@ def _write_video(job: _VideoJob) -> VideoParams:
 
 
 @contextlib.contextmanager
-def _pool(workers: int):
+def process_pool(workers: int):
     """A process pool of ``workers`` processes, or None to work in this process (``workers <= 1``)."""
     if workers <= 1:
         yield None
@@ -144,10 +144,10 @@ def generate_dataset(
              for c, cls in enumerate(classes) for i in range(videos_per_class)}
     for folder in sorted({os.path.dirname(rel) for rel in paths.values()}):
         os.makedirs(os.path.join(video_dir, folder), exist_ok=True)
-    jobs = [_VideoJob(os.path.join(video_dir, paths[c, i]), seed, c, i, size, num_frames, fps, crf)
+    jobs = [VideoJob(os.path.join(video_dir, paths[c, i]), seed, c, i, size, num_frames, fps, crf)
             for c in range(num_classes) for i in range(videos_per_class)]
     videos: dict[str, list[AnnotatedVideo]] = {name: [] for name in SPLIT_NAMES}
-    with _pool(workers) as pool:
+    with process_pool(workers) as pool:
         # imap keeps the job order, so the annotation files do not depend on the worker count
         done = pool.imap(_write_video, jobs, chunksize=8) if pool else map(_write_video, jobs)
         done = tqdm(done, total=len(jobs), desc=f"synthetic {fmt}", unit="video", disable=not progress)
