@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -146,7 +145,7 @@ def train_probe(
         optimizer.step()
         scheduler.step()
         running = loss.item() if step == 1 else 0.95 * running + 0.05 * loss.item()
-        if not np.isfinite(running):
+        if not math.isfinite(running):
             raise FloatingPointError(f"the training loss is {running} at step {step}")
         if step % every == 0 or step == steps:
             top1, per_class = _evaluate(model, views, data.test_labels, num_classes)
