@@ -13,42 +13,13 @@ import time
 
 import pytest
 
+from tests.engine_testing import write_tiny_run
+
 submitit = pytest.importorskip("submitit")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBMIT = os.path.join(ROOT, "tools", "submit.py")
 
-CFG = """
-MODEL:
-  NAME: regionvit3d_tiny
-  NUM_CLASSES: 2
-DATA:
-  DATASET: kinetics
-  PATH_TO_DATA_DIR: {data}
-  PATH_PREFIX: {data}/videos
-  NUM_FRAMES: 4
-  SAMPLING_RATE: 2
-  TRAIN_JITTER_SCALES: [28, 32]
-  TRAIN_CROP_SIZE: 28
-  TEST_CROP_SIZE: 28
-SYNTHETIC:
-  GENERATE: True
-  VIDEOS_PER_CLASS: 12
-  SIZE: 32
-  NUM_FRAMES: 16
-SOLVER:
-  BASE_LR: 1e-3
-  BASE_BATCH_SIZE: 2
-  MAX_EPOCH: 2
-TRAIN:
-  BATCH_SIZE: 2
-TEST:
-  ENABLE: False
-DATA_LOADER:
-  NUM_WORKERS: 0
-NUM_GPUS: 0
-LOG_PERIOD: 1
-"""
 TIMEOUT = 300
 
 
@@ -88,8 +59,8 @@ def stats(out) -> list[dict]:
 def test_local_job_requeues_on_preemption_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", ROOT)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(CFG.format(data=tmp_path / "data"))
+    cfg = write_tiny_run(tmp_path / "tiny.yaml", tmp_path / "data", SYNTHETIC__VIDEOS_PER_CLASS=12,  # 8 steps an epoch
+                         SOLVER__BASE_BATCH_SIZE=2, TRAIN__BATCH_SIZE=2)
     out = tmp_path / "out"
     tool = load_submit()
     args = tool.parse_args(["--cfg", str(cfg), "--cluster", "local", "--gpus-per-node", "0", "--cpus-per-task", "1",
