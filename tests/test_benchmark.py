@@ -199,12 +199,6 @@ def test_a_short_dataset_is_listed_again_to_fill_one_long_epoch():
 
 # ---------------------------------------------------------------------------------------------- CLI
 
-def test_help():
-    result = run_tool("--help")
-    assert result.returncode == 0, result.stderr
-    assert "--frames" in result.stdout and "--json" in result.stdout and "--quick" in result.stdout
-
-
 def test_unknown_model_is_a_clear_error():
     result = run_tool("--models", "regionvit3d_small,resnet50")
     assert result.returncode == 2

@@ -94,14 +94,6 @@ def job_for(tmp_path, budget=STEPS_3, model="regionvit3d_nano", **kwargs):
 
 
 # ----------------------------------------------------------------------------- the tool, end to end
-def test_help():
-    proc = subprocess.run([sys.executable, TOOL, "--help"], env=dict(os.environ, PYTHONPATH=ROOT),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    for flag in ("--budget-steps", "--budget-minutes", "--models", "--json", "--plot", "--rerun"):
-        assert flag in proc.stdout
-
-
 def test_two_models_at_an_equal_step_budget_and_a_failing_one(tmp_path, monkeypatch, capsys):
     cfg_path = write_tiny_run(  # 8 training videos
         tmp_path / "tiny.yaml", tmp_path / "data", SYNTHETIC__VIDEOS_PER_CLASS=6, SYNTHETIC__NUM_FRAMES=8,

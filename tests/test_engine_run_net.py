@@ -16,7 +16,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_NET = os.path.join(ROOT, "tools", "run_net.py")
 
 
-
 def run_net(args, *, torchrun: int = 0, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
@@ -52,12 +51,6 @@ def trained(tmp_path_factory):
     # resumed with DistributedDataParallel on 2 gloo processes: same global batch, same schedule
     second = run_net(["--cfg", str(cfg), "--opts", "OUTPUT_DIR", str(out)], torchrun=2)
     return cfg, out, first, second
-
-
-def test_help():
-    proc = run_net(["--help"])
-    for flag in ("--cfg", "--init_method", "--num_shards", "--shard_id", "--opts", "torchrun"):
-        assert flag in proc.stdout
 
 
 def test_end_to_end_generates_trains_resumes_in_ddp_and_tests(trained):

@@ -20,11 +20,6 @@ def run_tool(*args, timeout=240):
     return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_help():
-    proc = run_tool("--help", timeout=60)
-    assert proc.returncode == 0 and "--model-kwargs" in proc.stdout
-
-
 def test_data_are_the_classes_videos_with_their_labels():
     data = make_probe_data([0, 1], train_videos=2, test_videos=1)
     assert data.train_videos.shape == (4, 32, 64, 64, 3) and data.train_videos.dtype == torch.uint8
