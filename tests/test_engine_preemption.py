@@ -127,11 +127,11 @@ def assert_same_training(a: dict, b: dict) -> None:
 @pytest.fixture(scope="module")
 def tiny_cfg(tmp_path_factory):
     """The tiny run with the main job's stochastic parts. 6 iterations an epoch, so a stop lands mid-epoch;
-    validation in 4 batches of 1 (the SIGTERM must land while it runs: the longer, the surer)."""
+    validation in batches of 2 (the SIGTERM must land while it runs: the longer, the surer)."""
     tmp = tmp_path_factory.mktemp("preempt")
     return write_tiny_run(tmp / "tiny.yaml", tmp / "data", MODEL__DROP_PATH_RATE=0.2, DATA__RANDOM_FLIP=True,
                           SYNTHETIC__VIDEOS_PER_CLASS=16, MIXUP__ENABLE=True, SOLVER__EMA_ENABLE=True,
-                          SOLVER__EMA_DECAY=0.9, DATA_LOADER__NUM_WORKERS=2, TEST__BATCH_SIZE=1)
+                          SOLVER__EMA_DECAY=0.9, DATA_LOADER__NUM_WORKERS=2, TEST__BATCH_SIZE=2)
 
 
 @pytest.mark.parametrize("torchrun", [0, 2], ids=["one_process", "two_gloo_ranks"])
