@@ -17,54 +17,21 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.engine_testing import write_tiny_run
 from videoregion.config import get_cfg
 from videoregion.engine import compare
 from videoregion.engine.compare import Budget, ModelJob, ModelResult
 from videoregion.errors import OutputError
 from videoregion.synthetic.classes import CLASSES
-from videoregion.synthetic.generate import generate_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "compare_models.py")
 
-TINY_CFG = """
-MODEL:
-  NAME: regionvit3d_nano
-  NUM_CLASSES: 2
-  DROP_PATH_RATE: 0.0
-DATA:
-  DATASET: kinetics
-  PATH_TO_DATA_DIR: {data}
-  PATH_PREFIX: {data}/videos
-  NUM_FRAMES: 4
-  SAMPLING_RATE: 1
-  TRAIN_JITTER_SCALES: [28, 32]
-  TRAIN_CROP_SIZE: 28
-  TEST_CROP_SIZE: 28
-  RANDOM_FLIP: False
-SOLVER:
-  BASE_LR: 1e-3
-  BASE_BATCH_SIZE: 2
-  MAX_EPOCH: 3
-  WARMUP_EPOCHS: 1.0
-TRAIN:
-  BATCH_SIZE: 2
-  EVAL_PERIOD: 0
-TEST:
-  BATCH_SIZE: 2
-  NUM_ENSEMBLE_VIEWS: 1
-  NUM_SPATIAL_CROPS: 1
-DATA_LOADER:
-  NUM_WORKERS: 0
-NUM_GPUS: 0
-LOG_PERIOD: 1
-OUTPUT_DIR: {out}
-"""
-
 # Stands in for tools/run_net.py: reads OUTPUT_DIR and the other overrides from its KEY VALUE arguments and
 # writes the files a run writes. FAKE_RUN_NET=crash fails like a run with a bug, =sleep hangs.
 FAKE_RUN_NET = r'''
-import csv, json, os, sys, time
+import csv, json, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops it, as run_net, even where SIGINT came ignored
 args = sys.argv[1:]
 opts = dict(zip(args[::2], args[1::2]))  # "--cfg FILE" pairs up like KEY VALUE
 out = opts["OUTPUT_DIR"]
@@ -127,18 +94,12 @@ def job_for(tmp_path, budget=STEPS_3, model="regionvit3d_nano", **kwargs):
 
 
 # ----------------------------------------------------------------------------- the tool, end to end
-def test_help():
-    proc = subprocess.run([sys.executable, TOOL, "--help"], env=dict(os.environ, PYTHONPATH=ROOT),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    for flag in ("--budget-steps", "--budget-minutes", "--models", "--json", "--plot", "--rerun"):
-        assert flag in proc.stdout
-
-
 def test_two_models_at_an_equal_step_budget_and_a_failing_one(tmp_path, monkeypatch, capsys):
-    generate_dataset(str(tmp_path / "data"), "kinetics", 0, 6, size=32, num_frames=8, num_classes=2)  # 8 train videos
-    cfg_path = tmp_path / "tiny.yaml"
-    cfg_path.write_text(TINY_CFG.format(data=tmp_path / "data", out=tmp_path / "out"))
+    cfg_path = write_tiny_run(  # 8 training videos
+        tmp_path / "tiny.yaml", tmp_path / "data", SYNTHETIC__VIDEOS_PER_CLASS=6, SYNTHETIC__NUM_FRAMES=8,
+        DATA__SAMPLING_RATE=1, SOLVER__BASE_BATCH_SIZE=2, SOLVER__MAX_EPOCH=3, SOLVER__WARMUP_EPOCHS=1.0,
+        TRAIN__BATCH_SIZE=2, TRAIN__EVAL_PERIOD=0, TEST__ENABLE=True, TEST__BATCH_SIZE=2, TEST__NUM_ENSEMBLE_VIEWS=1,
+        TEST__NUM_SPATIAL_CROPS=1, OUTPUT_DIR=tmp_path / "out")
     monkeypatch.setenv("PYTHONPATH", ROOT)  # the run_net processes import this checkout
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     argv = ["--cfg", str(cfg_path), "--models", "regionvit3d_nano,no_such_model,regionvit3d_tiny",

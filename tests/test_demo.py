@@ -317,14 +317,6 @@ def test_importing_inference_imports_no_training_code():
 
 
 # ----------------------------------------------------------------------------- tools/demo.py
-def test_help():
-    result = run_demo("--help", cwd=ROOT)
-    assert result.returncode == 0
-    for flag in ("--cfg", "--checkpoint", "--labels", "--topk", "--output", "--json", "--window-seconds",
-                 "--stride-seconds", "--device"):
-        assert flag in result.stdout
-
-
 def test_end_to_end_with_the_main_jobs_best_checkpoint(trained, tmp_path):
     """Only --cfg: the best checkpoint of its OUTPUT_DIR and the class names saved there."""
     video = make_video(tmp_path / "clip.mp4", num_frames=45, size=(48, 64), fps=30)

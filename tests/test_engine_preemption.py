@@ -1,7 +1,7 @@
 """Preemption end to end: a run stopped by signals mid-epoch and mid-validation, then resumed by the same
 command, ends with the same weights as an uninterrupted run (1 process, and 2 gloo ranks under torchrun).
 
-The recipe has the main job's stochastic parts: mixup/cutmix, drop path, EMA, 2 loader workers.
+The recipe has the main job's stochastic parts: mixup/cutmix, flips, drop path, EMA, 2 loader workers.
 Weights are compared exactly (torch.equal): on the CPU with one thread per process every operation
 is deterministic, so any difference would be a state the checkpoint failed to carry.
 """
@@ -16,48 +16,12 @@ import time
 import pytest
 import torch
 
+from tests.engine_testing import write_tiny_run
 from videoregion.engine.preemption import PREEMPTED_EXIT_CODE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_NET = os.path.join(ROOT, "tools", "run_net.py")
 
-CFG = """
-MODEL:
-  NAME: regionvit3d_tiny
-  NUM_CLASSES: 2
-  DROP_PATH_RATE: 0.2
-DATA:
-  DATASET: kinetics
-  PATH_TO_DATA_DIR: {data}
-  PATH_PREFIX: {data}/videos
-  NUM_FRAMES: 4
-  SAMPLING_RATE: 2
-  TRAIN_JITTER_SCALES: [28, 32]
-  TRAIN_CROP_SIZE: 28
-  TEST_CROP_SIZE: 28
-SYNTHETIC:
-  GENERATE: True
-  VIDEOS_PER_CLASS: 16
-  SIZE: 32
-  NUM_FRAMES: 16
-MIXUP:
-  ENABLE: True
-SOLVER:
-  BASE_LR: 1e-3
-  BASE_BATCH_SIZE: 4
-  MAX_EPOCH: 2
-  WARMUP_EPOCHS: 0.5
-  EMA_ENABLE: True
-  EMA_DECAY: 0.9
-TRAIN:
-  BATCH_SIZE: 4
-TEST:
-  ENABLE: False
-DATA_LOADER:
-  NUM_WORKERS: 2
-NUM_GPUS: 0
-LOG_PERIOD: 1
-"""
 
 TIMEOUT = 240  # seconds for any one run
 
@@ -162,22 +126,28 @@ def assert_same_training(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_cfg(tmp_path_factory):
+    """The tiny run with the main job's stochastic parts. 6 iterations an epoch, so a stop lands mid-epoch;
+    validation in batches of 2 (the SIGTERM must land while it runs: the longer, the surer)."""
     tmp = tmp_path_factory.mktemp("preempt")
-    cfg = tmp / "tiny.yaml"
-    cfg.write_text(CFG.format(data=tmp / "data"))
-    return cfg
+    return write_tiny_run(tmp / "tiny.yaml", tmp / "data", MODEL__DROP_PATH_RATE=0.2, DATA__RANDOM_FLIP=True,
+                          SYNTHETIC__VIDEOS_PER_CLASS=16, MIXUP__ENABLE=True, SOLVER__EMA_ENABLE=True,
+                          SOLVER__EMA_DECAY=0.9, DATA_LOADER__NUM_WORKERS=2, TEST__BATCH_SIZE=2)
 
 
 @pytest.mark.parametrize("torchrun", [0, 2], ids=["one_process", "two_gloo_ranks"])
 def test_signals_mid_epoch_and_mid_validation_resume_to_the_same_weights(tiny_cfg, torchrun):
     tmp = tiny_cfg.parent
     reference = tmp / f"whole_{torchrun}"
-    proc = start(tiny_cfg, reference, torchrun)
-    log = finish(proc, reference)
-    assert proc.returncode == 0, log
-
+    whole = start(tiny_cfg, reference, torchrun)  # runs meanwhile: the machine has a second core
     out = tmp / f"interrupted_{torchrun}"
-    logs = interrupted_run(tiny_cfg, out, torchrun)
+    try:
+        logs = interrupted_run(tiny_cfg, out, torchrun)
+    except BaseException:
+        whole.terminate()  # torchrun passes SIGTERM on to its workers
+        whole.wait(timeout=60)
+        raise
+    log = finish(whole, reference)
+    assert whole.returncode == 0, log
     assert "continuing epoch 1 at iteration" in logs[1]
     mid_epoch = [line for line in logs[0].splitlines() if "saved checkpoint" in line]
     assert len(mid_epoch) == 1 and "checkpoint_epoch_00000_iter_" in mid_epoch[0], logs[0]

@@ -10,45 +10,10 @@ import sys
 import pytest
 import torch
 
+from tests.engine_testing import write_tiny_run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_NET = os.path.join(ROOT, "tools", "run_net.py")
-
-TINY_CFG = """
-MODEL:
-  NAME: regionvit3d_tiny
-  NUM_CLASSES: 2
-  DROP_PATH_RATE: 0.0
-DATA:
-  DATASET: kinetics
-  PATH_TO_DATA_DIR: {data}
-  PATH_PREFIX: {data}/videos
-  NUM_FRAMES: 4
-  SAMPLING_RATE: 2
-  TRAIN_JITTER_SCALES: [28, 32]
-  TRAIN_CROP_SIZE: 28
-  TEST_CROP_SIZE: 28
-  RANDOM_FLIP: False
-SYNTHETIC:
-  GENERATE: True
-  VIDEOS_PER_CLASS: 8
-  SIZE: 32
-  NUM_FRAMES: 16
-SOLVER:
-  BASE_LR: 1e-3
-  BASE_BATCH_SIZE: 4
-  MAX_EPOCH: 2
-  WARMUP_EPOCHS: 0.5
-TRAIN:
-  BATCH_SIZE: 4
-TEST:
-  BATCH_SIZE: 2
-  NUM_ENSEMBLE_VIEWS: 3
-  NUM_SPATIAL_CROPS: 1
-DATA_LOADER:
-  NUM_WORKERS: 0
-NUM_GPUS: 0
-LOG_PERIOD: 1
-"""
 
 
 def run_net(args, *, torchrun: int = 0, check: bool = True) -> subprocess.CompletedProcess:
@@ -75,8 +40,9 @@ def trained(tmp_path_factory):
     Returns (cfg path, output dir, first run, second run).
     """
     tmp = tmp_path_factory.mktemp("run_net")
-    cfg = tmp / "tiny.yaml"
-    cfg.write_text(TINY_CFG.format(data=tmp / "data"))
+    # run_net generates the dataset itself here (SYNTHETIC.GENERATE)
+    cfg = write_tiny_run(tmp / "tiny.yaml", tmp / "data", generate=False, TEST__ENABLE=True, TEST__BATCH_SIZE=2,
+                         TEST__NUM_ENSEMBLE_VIEWS=3, TEST__NUM_SPATIAL_CROPS=1)
     out = tmp / "out"
     first = run_net(["--cfg", str(cfg), "OUTPUT_DIR", str(out), "SOLVER.MAX_EPOCH", "1", "TEST.ENABLE", "False"])
     # the test split gets an odd number of videos, so 2 processes see a padded duplicate
@@ -85,12 +51,6 @@ def trained(tmp_path_factory):
     # resumed with DistributedDataParallel on 2 gloo processes: same global batch, same schedule
     second = run_net(["--cfg", str(cfg), "--opts", "OUTPUT_DIR", str(out)], torchrun=2)
     return cfg, out, first, second
-
-
-def test_help():
-    proc = run_net(["--help"])
-    for flag in ("--cfg", "--init_method", "--num_shards", "--shard_id", "--opts", "torchrun"):
-        assert flag in proc.stdout
 
 
 def test_end_to_end_generates_trains_resumes_in_ddp_and_tests(trained):
@@ -110,7 +70,7 @@ def test_end_to_end_generates_trains_resumes_in_ddp_and_tests(trained):
     assert "checkpoint_epoch_00002.pyth" in checkpoints and "checkpoint_best.pyth" in checkpoints
     state = torch.load(out / "checkpoints" / "checkpoint_epoch_00002.pyth", weights_only=True)
     assert state["epoch"] == 2 and state["scheduler"]["steps_taken"] == state["scheduler"]["total_steps"]
-    assert "regionvit3d_tiny" in state["cfg"] and len(state["class_names"]) == 2
+    assert "regionvit3d_nano" in state["cfg"] and len(state["class_names"]) == 2
     for name in ("curves.png", "confusion_matrix.png", "confusion_matrix.csv", "per_class_acc.csv",
                  "test_results.pt", "test_results.csv", "log.txt"):
         assert (out / name).is_file(), name
@@ -193,7 +153,7 @@ def test_a_resume_with_other_optimizer_groups_or_another_model_is_one_line(train
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert "checkpoint_epoch_00002.pyth: its optimizer has" in line and "SOLVER.LAYER_DECAY" in line
-    proc = run_net([*common, "MODEL.NAME", "regionvit3d_nano"], check=False)
+    proc = run_net([*common, "MODEL.NAME", "regionvit3d_tiny"], check=False)
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert "checkpoint_epoch_00002.pyth does not fit this model" in line and "of another shape" in line

@@ -9,7 +9,6 @@ import importlib.util
 import io
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -24,7 +23,6 @@ from .test_demo import CLASSES, ROOT, make_video, trained  # noqa: F401  (traine
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-EXPORT = os.path.join(ROOT, "tools", "export.py")
 FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "exported": "model.pt2"}
 
 
@@ -59,15 +57,6 @@ def exports(trained):  # noqa: F811
 @pytest.fixture(scope="module")
 def eager(trained):  # noqa: F811
     return build_eval_model(trained["config"], trained["checkpoint"])
-
-
-def test_help():
-    result = subprocess.run([sys.executable, EXPORT, "--help"], env={**os.environ, "PYTHONPATH": ROOT},
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0
-    for flag in ("--checkpoint", "--out", "--cfg", "--format", "--frames", "--size", "--batch", "--video",
-                 "--benchmark", "KEY VALUE"):
-        assert flag in result.stdout
 
 
 @pytest.mark.parametrize("fmt", list(FILES))

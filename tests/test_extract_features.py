@@ -160,14 +160,6 @@ def test_same_stem_in_two_folders_is_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------------- tools/extract_features.py
-def test_help():
-    result = run_tool("--help", cwd=ROOT)
-    assert result.returncode == 0
-    for flag in ("--checkpoint", "--out", "--list", "--cfg", "--split", "--window-seconds", "--stride-seconds",
-                 "--window-frames", "--stride-frames", "--workers"):
-        assert flag in result.stdout
-
-
 def test_end_to_end_with_a_list_an_unreadable_video_and_a_rerun(trained, videos, tmp_path, capsys):  # noqa: F811
     listing = tmp_path / "videos.txt"
     listing.write_text("# videos\n" + "\n".join([*videos["good"], videos["bad"]]) + "\n")

@@ -36,12 +36,6 @@ def test_small_2d_flops_match_the_paper_within_one_percent():
     assert gflops == pytest.approx(5.36, rel=0.01)
 
 
-def test_help():
-    result = run_tool("--help")
-    assert result.returncode == 0
-    assert "--frames" in result.stdout and "--json" in result.stdout
-
-
 def test_json_for_the_tiny_2d_model():
     result = run_tool("--model", "regionvit_tiny_224", "--json")
     assert result.returncode == 0, result.stderr

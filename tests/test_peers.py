@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from tests.engine_testing import write_tiny_run
 from videoregion.benchmark.peers import PEERS, build_benchmark_model, known_models
 from videoregion.config import get_cfg
 from videoregion.engine.optimizer import param_groups
@@ -226,47 +227,21 @@ def test_the_benchmark_builds_registry_peers_and_keeps_its_own():
 
 
 # ----------------------------------------------------------------------------- through the engine
-RUN_CFG = """
-MODEL:
-  NAME: {model}
-  NUM_CLASSES: 2
-  DROP_PATH_RATE: 0.0
-DATA:
-  DATASET: kinetics
-  PATH_TO_DATA_DIR: {data}
-  PATH_PREFIX: {data}/videos
-  NUM_FRAMES: 4
-  SAMPLING_RATE: 2
-  TRAIN_JITTER_SCALES: [32, 36]
-  TRAIN_CROP_SIZE: 32
-  TEST_CROP_SIZE: 32
-SYNTHETIC:
-  GENERATE: True
-  VIDEOS_PER_CLASS: 4
-  SIZE: 36
-  NUM_FRAMES: 12
-SOLVER:
-  BASE_LR: 1e-3
-  BASE_BATCH_SIZE: 4
-  MAX_EPOCH: 1
-  WARMUP_EPOCHS: 0.0
-TRAIN:
-  BATCH_SIZE: 4
-TEST:
-  ENABLE: False
-DATA_LOADER:
-  NUM_WORKERS: 0
-NUM_GPUS: 0
-OUTPUT_DIR: {out}
-"""
-
-
-def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+def start_tool(tool: str, *args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), *args], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, f"{tool} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", tool), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_tool(proc: subprocess.Popen) -> str:
+    """The stdout of a tool started by :func:`start_tool`, once it has succeeded."""
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, f"{proc.args[1]} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}"
+    return stdout
 
 
 @pytest.fixture(scope="module")
@@ -274,12 +249,24 @@ def peer_runs(tmp_path_factory):
     """One epoch of run_net on a tiny generated dataset for a CNN (pytorchvideo's X3D, built for the config's
     clip shape) and a transformer (torchvision's Video Swin): {model: (config path, output dir)}."""
     root = tmp_path_factory.mktemp("peer_runs")
+    shape = dict(DATA__TRAIN_JITTER_SCALES=[32, 36], DATA__TRAIN_CROP_SIZE=32, DATA__TEST_CROP_SIZE=32,
+                 SYNTHETIC__VIDEOS_PER_CLASS=4, SYNTHETIC__SIZE=36, SYNTHETIC__NUM_FRAMES=12)
     runs = {}
     for model in ("x3d_xs", "swin3d_nano"):
-        cfg, out = root / f"{model}.yaml", root / model
-        cfg.write_text(RUN_CFG.format(model=model, data=root / "data", out=out))
-        run_tool("run_net.py", "--cfg", str(cfg))
-        runs[model] = (cfg, out)
+        cfg = write_tiny_run(root / f"{model}.yaml", root / "data", generate=not runs, MODEL__NAME=model,
+                             SOLVER__MAX_EPOCH=1, SOLVER__WARMUP_EPOCHS=0.0, LOG_PERIOD=10, OUTPUT_DIR=root / model,
+                             **shape)
+        runs[model] = (cfg, root / model)
+    # both at once: one thread each, and the machine has two cores
+    procs = [start_tool("run_net.py", "--cfg", str(cfg)) for cfg, _ in runs.values()]
+    try:
+        for proc in procs:
+            finish_tool(proc)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
     return runs
 
 
@@ -303,5 +290,6 @@ def test_a_peer_checkpoint_predicts_and_exports(peer_runs, tmp_path):
     video = sorted((cfg_path.parent / "data" / "videos").rglob("*.mp4"))[0]
     prediction = build_predictor(load_config([str(cfg_path)]), checkpoint).predict(str(video))
     assert prediction.video_scores.shape == (2,)
-    proc = run_tool("export.py", "--cfg", str(cfg_path), "--checkpoint", checkpoint, "--out", str(tmp_path / "x3d.pt"))
-    assert "max |export - eager|" in proc.stdout and (tmp_path / "x3d.pt").is_file()
+    export = start_tool("export.py", "--cfg", str(cfg_path), "--checkpoint", checkpoint,
+                        "--out", str(tmp_path / "x3d.pt"))
+    assert "max |export - eager|" in finish_tool(export) and (tmp_path / "x3d.pt").is_file()
