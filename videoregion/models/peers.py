@@ -9,14 +9,17 @@ each: torchvision's ``swin3d_t``, ``mvit_v2_s``, ``r2plus1d_18``, ``r3d_18`` and
 own (:mod:`.vit3d`), ``vit3d_base`` as VideoMAE's ViT-B, with ``vit3d_small`` and ``vit3d_tiny``. Each
 keeps its library's parameter names and initialisation (:mod:`.peer_adapters` adds our model interface).
 
-The main job's clips are small (8 frames at 56 px), where ``regionvit3d_nano`` costs 0.29 GFLOPs. The
-``*_nano`` variants are the peers at that size, each scaled the way its family scales (width, then
-depth) to within +-25% of those FLOPs (fvcore, one multiply-add = one FLOP, attention counted; 14
-classes). Measured with ``tools/count_flops.py --model NAME --frames 8 --size 56 --num-classes 14`` and,
-at the published input, ``--num-classes 400`` (parameters at that class count):
+The main job's clips are small (8 frames at 56 px). The ``*_nano`` variants are the peers at that size,
+each scaled the way its family scales (width, then depth) to within +-25% of the 0.292 GFLOPs that
+``regionvit3d_nano`` cost there (fvcore, one multiply-add = one FLOP, attention counted; 14 classes) while
+its last two stages padded their 4x4 and 2x2 local maps to whole 7x7 windows. It now attends in windows
+the size of such maps (``Stage.window_hw``: the same outputs) and costs 0.079 GFLOPs, so each ``*_nano``
+peer has 3.5-4.5 times its compute. Measured with
+``tools/count_flops.py --model NAME --frames 8 --size 56 --num-classes 14`` and, at the published input,
+``--num-classes 400`` (parameters at that class count):
 
     model              params    GFLOPs 8x56   published input   params     GFLOPs there
-    regionvit3d_nano    1.58 M      0.292         (16 x 224)       1.68 M       2.21   (ours)
+    regionvit3d_nano    1.58 M      0.079         (16 x 224)       1.68 M       2.21   (ours)
     swin3d_nano         6.30 M      0.327              -
     mvit_v2_nano        3.86 M      0.291              -
     r3d_nano            2.08 M      0.358              -
@@ -193,7 +196,7 @@ def x3d_m(**kwargs) -> nn.Module:
 
 @register_model(input="clip", num_frames=16, input_size=312, **_X3D)
 def x3d_l(**kwargs) -> nn.Module:
-    """pytorchvideo X3D-L: depth factor 5.0, at 16x312; at 8x56 it matches regionvit3d_nano's compute."""
+    """pytorchvideo X3D-L: depth factor 5.0, at 16x312; at 8x56 0.35 GFLOPs, near what regionvit3d_nano cost padded."""
     return _x3d(dict(num_frames=16, input_size=312, depth_factor=5.0), kwargs)
 
 

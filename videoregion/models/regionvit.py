@@ -338,49 +338,85 @@ class Stage(nn.Module):
         self.register_buffer("bias_index", window_bias_index(region_steps, window).flatten(), persistent=False)
         self.grad_checkpointing = False
 
-    def to_windows(self, region: torch.Tensor, local: torch.Tensor, batch: int) -> torch.Tensor:
-        """region (B*Tr, C, Hr, Wr), local (B*Tl, C, Hl, Wl) -> windows (B*Tr*Hr*Wr, 1 + s*w*w, C).
+    def window_hw(self, region_hw: tuple[int, int], local_hw: tuple[int, int]) -> tuple[int, int]:
+        """The local window's height and width: ``window``, except along a side with a single region whose
+        local map is shorter, where the window is the map itself.
+
+        Padding such a map up to a whole window would only add tokens that every valid query masks
+        away (at 8x56 the last two stages of nano would carry 49 tokens per step for 16 and 4 real
+        ones): the valid tokens' outputs are the same without them. ``authors_padding_mask`` keeps
+        whole windows, whose padded queries the authors' mask lets valid keys see.
+        """
+        if self.authors_padding_mask:
+            return self.window, self.window
+        (hr, wr), (hl, wl), w = region_hw, local_hw, self.window
+        return (hl if hr == 1 and hl < w else w, wl if wr == 1 and wl < w else w)
+
+    def window_bias_index(self, window_hw: tuple[int, int]) -> torch.Tensor:
+        """:attr:`bias_index` for a ``window_hw`` window: the whole window's rows and columns of its tokens."""
+        w = self.window
+        if window_hw == (w, w):
+            return self.bias_index
+        t, y, x = torch.meshgrid(
+            torch.arange(self.region_steps), torch.arange(window_hw[0]), torch.arange(window_hw[1]), indexing="ij"
+        )
+        keep = F.pad(1 + (t * w * w + y * w + x).flatten(), (1, 0)).to(self.bias_index.device)  # regional token first
+        full = math.isqrt(self.bias_index.numel())
+        return self.bias_index.view(full, full)[keep][:, keep].flatten()
+
+    def to_windows(
+        self, region: torch.Tensor, local: torch.Tensor, batch: int, window_hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """region (B*Tr, C, Hr, Wr), local (B*Tl, C, Hl, Wl) -> windows (B*Tr*Hr*Wr, 1 + s*wh*ww, C).
 
         The local map is zero-padded at the bottom and right to fill Hr x Wr whole windows.
         """
-        w = self.window
-        pad_h = region.shape[-2] * w - local.shape[-2]
-        pad_w = region.shape[-1] * w - local.shape[-1]
+        wh, ww = window_hw
+        pad_h = region.shape[-2] * wh - local.shape[-2]
+        pad_w = region.shape[-1] * ww - local.shape[-1]
         if pad_h or pad_w:
             local = F.pad(local, (0, pad_w, 0, pad_h))
         local = rearrange(
-            local, "(b tr tw) c (hr wh) (wr ww) -> (b tr hr wr) (tw wh ww) c", b=batch, tw=self.region_steps, wh=w, ww=w
+            local, "(b tr tw) c (hr wh) (wr ww) -> (b tr hr wr) (tw wh ww) c",
+            b=batch, tw=self.region_steps, wh=wh, ww=ww,
         )
         region = rearrange(region, "n c hr wr -> (n hr wr) 1 c")
         return torch.cat([region, local], dim=1)
 
-    def from_windows(self, windows: torch.Tensor, batch: int, region_hw: tuple[int, int], local_hw: tuple[int, int]):
+    def from_windows(
+        self, windows: torch.Tensor, batch: int, region_hw: tuple[int, int], local_hw: tuple[int, int],
+        window_hw: tuple[int, int],
+    ):
         """The inverse of :meth:`to_windows`, padding cropped."""
         hr, wr = region_hw
         region = rearrange(windows[:, 0], "(n hr wr) c -> n c hr wr", hr=hr, wr=wr)
         local = rearrange(
             windows[:, 1:],
             "(b tr hr wr) (tw wh ww) c -> (b tr tw) c (hr wh) (wr ww)",
-            b=batch, hr=hr, wr=wr, tw=self.region_steps, wh=self.window,
+            b=batch, hr=hr, wr=wr, tw=self.region_steps, wh=window_hw[0], ww=window_hw[1],
         )
         return region, local[..., : local_hw[0], : local_hw[1]]
 
-    def padding_mask(self, region_hw: tuple[int, int], local_hw: tuple[int, int], device: torch.device):
+    def padding_mask(
+        self, region_hw: tuple[int, int], local_hw: tuple[int, int], device: torch.device,
+        window_hw: tuple[int, int] | None = None,
+    ):
         """Additive logit mask for padded local tokens, broadcastable to (Hr*Wr, heads, 1+N, 1+N), or None.
 
         Every query, valid or padded, sees only valid keys and the regional token: (Hr*Wr, 1, 1, 1+N).
         ``authors_padding_mask`` instead reproduces the authors' code, query by query, to evaluate their
         checkpoints as published (it matters for window 14 at 224, whose last stage is padded): there
         the bottom-right window lets valid queries see keys padded in one direction only.
+        ``window_hw`` is :meth:`window_hw`'s window; whole windows when None.
         """
-        (hr, wr), (hl, wl), w = region_hw, local_hw, self.window
-        if hr * w == hl and wr * w == wl:
+        (hr, wr), (hl, wl), (wh, ww) = region_hw, local_hw, window_hw or (self.window, self.window)
+        if hr * wh == hl and wr * ww == wl:
             return None
-        rows = torch.arange(hr * w, device=device)[:, None].expand(-1, wr * w) < hl
-        cols = torch.arange(wr * w, device=device)[None, :].expand(hr * w, -1) < wl
+        rows = torch.arange(hr * wh, device=device)[:, None].expand(-1, wr * ww) < hl
+        cols = torch.arange(wr * ww, device=device)[None, :].expand(hr * wh, -1) < wl
 
-        def per_window(valid: torch.Tensor) -> torch.Tensor:  # (Hr*w, Wr*w) -> (Hr*Wr, 1 + N)
-            valid = rearrange(valid, "(hr wh) (wr ww) -> (hr wr) (wh ww)", wh=w, ww=w).repeat(1, self.region_steps)
+        def per_window(valid: torch.Tensor) -> torch.Tensor:  # (Hr*wh, Wr*ww) -> (Hr*Wr, 1 + N)
+            valid = rearrange(valid, "(hr wh) (wr ww) -> (hr wr) (wh ww)", wh=wh, ww=ww).repeat(1, self.region_steps)
             return F.pad(valid, (1, 0), value=True)  # the regional token is always valid
 
         if not self.authors_padding_mask:
@@ -402,10 +438,12 @@ class Stage(nn.Module):
         region, local = self.downsample(region), self.downsample(local)
         region_hw, local_hw = tuple(region.shape[-2:]), tuple(local.shape[-2:])
         num_regions = region.shape[0] // batch * region_hw[0] * region_hw[1]
-        mask = self.padding_mask(region_hw, local_hw, local.device)
-        windows = self.to_windows(region, local, batch)
+        window_hw = self.window_hw(region_hw, local_hw)
+        mask = self.padding_mask(region_hw, local_hw, local.device, window_hw)
+        bias_index = self.window_bias_index(window_hw)
+        windows = self.to_windows(region, local, batch, window_hw)
         for i, block in enumerate(self.blocks):
-            bias = block.attn.local_bias(self.bias_index, self.region_steps)
+            bias = block.attn.local_bias(bias_index, self.region_steps)
             if mask is not None:
                 bias = bias + mask  # (Hr*Wr, heads, 1 + N, 1 + N)
             if self.grad_checkpointing and torch.is_grad_enabled():
@@ -413,9 +451,9 @@ class Stage(nn.Module):
             else:
                 windows = block(windows, num_regions, bias)
             if i == 0 and self.peg is not None:
-                region, local = self.from_windows(windows, batch, region_hw, local_hw)
-                windows = self.to_windows(region + self.peg(region), local + self.peg(local), batch)
-        return self.from_windows(windows, batch, region_hw, local_hw)
+                region, local = self.from_windows(windows, batch, region_hw, local_hw, window_hw)
+                windows = self.to_windows(region + self.peg(region), local + self.peg(local), batch, window_hw)
+        return self.from_windows(windows, batch, region_hw, local_hw, window_hw)
 
 
 # ----------------------------------------------------------------------------- model
