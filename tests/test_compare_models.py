@@ -314,3 +314,28 @@ def test_the_plot_falls_back_to_pillow_and_fails_clearly_without_either(tmp_path
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(OutputError, match="matplotlib or Pillow"):
         compare.plot_backend()
+
+
+@pytest.mark.parametrize("parent_ignores_sigint", [False, True], ids=["sigint", "sigint_ignored"])
+def test_a_stopped_child_gets_a_signal_it_hears(monkeypatch, parent_ignores_sigint):
+    """A child started while the comparison ignores SIGINT (a script's background job) ignores it too:
+    stop_process sends SIGTERM then, and the child stops at once instead of being killed after STOP_WAIT_S."""
+    child = ("import signal, sys, time\n"
+             "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
+             "print('ready', flush=True)\n"
+             "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(2)\n")
+    monkeypatch.setattr(signal, "getsignal", lambda s: signal.SIG_IGN if parent_ignores_sigint else signal.SIG_DFL)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if parent_ignores_sigint else signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        start = time.monotonic()
+        compare.stop_process(proc, wait_s=20)
+        assert proc.returncode == (3 if parent_ignores_sigint else 2)
+        assert time.monotonic() - start < 15
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

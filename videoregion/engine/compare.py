@@ -351,14 +351,18 @@ def error_line(stderr: str, returncode: int) -> str:
 
 def stop_process(proc: subprocess.Popen, *, grace_s: float = 0.0, wait_s: float = STOP_WAIT_S) -> None:
     """Interrupt ``proc`` (SIGINT: run_net leaves its lock and log in order) unless it exits within
-    ``grace_s`` (a Ctrl-C in the terminal reached it too); kill it when it has not exited ``wait_s`` later."""
+    ``grace_s`` (a Ctrl-C in the terminal reached it too); kill it when it has not exited ``wait_s`` later.
+
+    A child started while this process ignores SIGINT (a job put in the background by a script) ignores
+    it too: it gets SIGTERM instead, on which run_net saves a checkpoint and stops as when preempted.
+    """
     if grace_s > 0:
         try:
             proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else signal.SIGINT)
         try:
             proc.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
