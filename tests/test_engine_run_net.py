@@ -57,6 +57,7 @@ def test_end_to_end_generates_trains_resumes_in_ddp_and_tests(trained):
     cfg, out, first, second = trained
     assert "generating the synthetic dataset" in first.stdout
     assert "resolved config" in first.stdout and (out / "config.yaml").is_file()
+    assert "torch threads per process: " in first.stdout  # CPU_THREADS applied (tests/test_cpu_threads.py)
     assert "resumed from" in second.stdout and "checkpoint_epoch_00001.pyth" in second.stdout
     records = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["split"] == "train"] == [1, 2]

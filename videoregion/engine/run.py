@@ -28,12 +28,12 @@ import torch
 from fvcore.common.config import CfgNode
 
 from videoregion.data import build_batch_transform, build_dataset, build_loader, set_epoch
-from videoregion.errors import OutputError
+from videoregion.errors import ConfigError, OutputError
 from videoregion.synthetic.build import ensure_dataset
 
 from . import build
 from .compat import check_optimizer_fits, check_resume_config, check_state_dict_fits, save_run_config
-from .distributed import all_gather_objects, barrier, get_world_size, is_main_process, unwrap_model
+from .distributed import all_gather_objects, barrier, is_main_process, unwrap_model
 from .evaluator import check_missing_videos, missing_videos
 from .failures import friendly_error, output_error
 from .precision import make_precision
@@ -212,13 +212,28 @@ def run(local_rank: int, cfg: CfgNode) -> None:
             lock.release()
 
 
+def cpu_threads(cfg: CfgNode) -> int:
+    """Torch threads of one training process on the CPU: ``CPU_THREADS``; when 0, ``OMP_NUM_THREADS`` where it
+    is set (torchrun sets 1), else the usable cores shared among this machine's training processes
+    (``LOCAL_WORLD_SIZE``), less one per loader worker, at least 1."""
+    if cfg.CPU_THREADS < 0:
+        raise ConfigError(f"CPU_THREADS must be >= 0 (0: automatic), got {cfg.CPU_THREADS}")
+    if cfg.CPU_THREADS:
+        return cfg.CPU_THREADS
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    per_process = cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, per_process - cfg.DATA_LOADER.NUM_WORKERS)
+
+
 def _run_locked(cfg: CfgNode, ctx: RunContext, lock: RunLock | None) -> None:
     setup_logging(cfg.OUTPUT_DIR, main_process=ctx.main)
     if lock is not None and lock.took_over:
         logger.warning("%s", lock.took_over)
-    if ctx.device.type == "cpu" and get_world_size() > 1:
-        # processes of one machine share its cores
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    if ctx.device.type == "cpu":
+        torch.set_num_threads(cpu_threads(cfg))
+        logger.info("torch threads per process: %d (CPU_THREADS %d)", torch.get_num_threads(), cfg.CPU_THREADS)
     seed_everything(cfg.RNG_SEED)
     build.set_determinism(cfg)
     ensure_dataset(cfg, main_process=ctx.main)  # generates the synthetic dataset when configured
