@@ -196,7 +196,7 @@ def x3d_m(**kwargs) -> nn.Module:
 
 @register_model(input="clip", num_frames=16, input_size=312, **_X3D)
 def x3d_l(**kwargs) -> nn.Module:
-    """pytorchvideo X3D-L: depth factor 5.0, at 16x312; at 8x56 0.35 GFLOPs, near what regionvit3d_nano cost padded."""
+    """pytorchvideo X3D-L: depth factor 5.0, at 16x312; at 8x56 0.35 GFLOPs, sized like the ``*_nano`` peers."""
     return _x3d(dict(num_frames=16, input_size=312, depth_factor=5.0), kwargs)
 
 

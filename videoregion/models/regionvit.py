@@ -352,7 +352,7 @@ class Stage(nn.Module):
         (hr, wr), (hl, wl), w = region_hw, local_hw, self.window
         return (hl if hr == 1 and hl < w else w, wl if wr == 1 and wl < w else w)
 
-    def window_bias_index(self, window_hw: tuple[int, int]) -> torch.Tensor:
+    def bias_index_for(self, window_hw: tuple[int, int]) -> torch.Tensor:
         """:attr:`bias_index` for a ``window_hw`` window: the whole window's rows and columns of its tokens."""
         w = self.window
         if window_hw == (w, w):
@@ -440,7 +440,7 @@ class Stage(nn.Module):
         num_regions = region.shape[0] // batch * region_hw[0] * region_hw[1]
         window_hw = self.window_hw(region_hw, local_hw)
         mask = self.padding_mask(region_hw, local_hw, local.device, window_hw)
-        bias_index = self.window_bias_index(window_hw)
+        bias_index = self.bias_index_for(window_hw)
         windows = self.to_windows(region, local, batch, window_hw)
         for i, block in enumerate(self.blocks):
             bias = block.attn.local_bias(bias_index, self.region_steps)
