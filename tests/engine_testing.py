@@ -11,7 +11,7 @@ import yaml
 from torch import nn
 
 from videoregion.config import load_config
-from videoregion.synthetic.generate import generate_dataset
+from videoregion.synthetic.build import ensure_dataset
 
 # A run_net job that trains the smallest RegionViT for 2 epochs on a 2-class generated dataset of
 # 32 px videos, 28 px crops of 4 frames: a few seconds on one CPU thread. regionvit3d_nano, not _tiny:
@@ -46,16 +46,12 @@ def tiny_run_config(data: str | os.PathLike, **overrides) -> str:
 
 def write_tiny_run(path: str | os.PathLike, data: str | os.PathLike, *, generate: bool = True,
                    **overrides) -> Path:
-    """Write :func:`tiny_run_config` to ``path``; with ``generate``, also the dataset that SYNTHETIC.GENERATE
-    would write, here in this process (run_net then only checks it): run_net generates with a pool of
-    spawned processes, which costs seconds of start-up for these few tiny videos."""
+    """Write :func:`tiny_run_config` to ``path``; with ``generate``, also generate its dataset here, as run_net
+    would (SYNTHETIC.GENERATE), so that run_net only checks it."""
     path = Path(path)
     path.write_text(tiny_run_config(data, **overrides))
     if generate:
-        cfg = load_config([str(path)])
-        generate_dataset(cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.DATASET, cfg.SYNTHETIC.SEED,
-                         cfg.SYNTHETIC.VIDEOS_PER_CLASS, size=cfg.SYNTHETIC.SIZE, num_frames=cfg.SYNTHETIC.NUM_FRAMES,
-                         num_classes=cfg.MODEL.NUM_CLASSES, workers=1)
+        ensure_dataset(load_config([str(path)]), main_process=True)
     return path
 
 

@@ -16,6 +16,10 @@ __all__ = ["ensure_dataset"]
 
 logger = logging.getLogger(__name__)
 
+# Videos that pay for one more generating process: a spawned worker takes seconds to start (it imports
+# torch), a tiny video tens of milliseconds to render and encode; the files do not depend on the count.
+VIDEOS_PER_WORKER = 64
+
 
 def _check_synthetic(cfg: CfgNode, folder: str) -> None:
     """Refuse a generated dataset that the SYNTHETIC keys (or this generator version) would not write."""
@@ -54,10 +58,11 @@ def ensure_dataset(cfg: CfgNode, *, main_process: bool) -> None:
     logger.info("generating the synthetic dataset in %s (SYNTHETIC.GENERATE)", folder)
     start = time.perf_counter()
     tmp = folder.rstrip("/") + ".partial"
+    num_videos = cfg.SYNTHETIC.VIDEOS_PER_CLASS * cfg.MODEL.NUM_CLASSES
     summary = generate_dataset(
         tmp, cfg.DATA.DATASET, cfg.SYNTHETIC.SEED, cfg.SYNTHETIC.VIDEOS_PER_CLASS, size=cfg.SYNTHETIC.SIZE,
         num_frames=cfg.SYNTHETIC.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES, progress=True,
-        workers=min(os.cpu_count() or 1, 8),
+        workers=min(os.cpu_count() or 1, 8, -(-num_videos // VIDEOS_PER_WORKER)),
     )
     os.replace(tmp, folder)
     logger.info("synthetic dataset: %s videos in %.1f s", summary["num_videos"], time.perf_counter() - start)
