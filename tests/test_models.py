@@ -3,6 +3,7 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from videoregion.config import load_config
 from videoregion.errors import ConfigError
@@ -16,8 +17,8 @@ from videoregion.models import (
 )
 from videoregion.models import peers as peers_module
 from videoregion.models import regionvit as regionvit_module
-from videoregion.models.chunked_mlp import chunking_pays
-from videoregion.models.regionvit import Mlp, relative_position_index
+from videoregion.models.chunked import attention_in_chunks, biased_attention, chunking_pays
+from videoregion.models.regionvit import Attention, Mlp, relative_position_index
 from videoregion.models.weights import CheckpointError
 
 from .reference_regionvit import authors_state_dict, reference_forward
@@ -182,14 +183,64 @@ def test_mlp_in_chunks_equals_one_call():
     assert calls == [3] and cast.dtype == torch.bfloat16
 
 
-def test_chunked_mlp_leaves_the_model_output_unchanged():
-    """A whole video model, every MLP in chunks of 50 tokens, against the same weights in one call."""
+def _attention_inputs(shape, bias_shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(shape, generator=g) for _ in range(3))
+    bias = torch.randn(bias_shape, generator=g)
+    bias[..., 3:5] = float("-inf")  # padded keys; the first key stays visible to every query
+    return q, k, v, bias
+
+
+@pytest.mark.parametrize(
+    "shape, bias_shape",
+    [
+        ((7, 3, 11, 4), (3, 11, 11)),  # one bias for every window
+        ((7, 3, 11, 4), (1, 3, 11, 11)),
+        ((5, 2, 3, 11, 4), (2, 3, 11, 11)),  # windows cycling through two padding masks
+    ],
+)
+def test_plain_and_chunked_attention_equal_sdpa(shape, bias_shape):
+    """The CPU local pass: plain steps (training) and chunks with a remainder (inference) against SDPA."""
+    q, k, v, bias = _attention_inputs(shape, bias_shape)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    torch.testing.assert_close(biased_attention(q, k, v, bias), expected)
+    rows_per_item = q.numel() // (q.shape[0] * q.shape[-1])
+    for chunk_rows in (1, 2 * rows_per_item, 10**9):  # one sequence, two (7 or 5: a remainder), all
+        torch.testing.assert_close(attention_in_chunks(q, k, v, bias, chunk_rows), expected)
+    # and the gradients, the bias's included (the relative position table learns through it)
+    inputs = [t.clone().requires_grad_() for t in (q, k, v, bias)]
+    grads = [torch.autograd.grad(fn(*inputs).square().sum(), inputs)
+             for fn in (biased_attention, lambda *a: F.scaled_dot_product_attention(*a[:3], attn_mask=a[3]))]
+    for ours, theirs in zip(*grads):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_attention_chunks_only_in_cpu_inference():
+    attn = Attention(8, 2, rel_pos_size=1, chunk_rows=4)
+    x, bias = torch.randn(6, 5, 8), torch.randn(2, 5, 5)
+    original = regionvit_module.attention_in_chunks
+    chunked = []
+    regionvit_module.attention_in_chunks = lambda *a: chunked.append(1) or original(*a)
+    try:
+        with torch.no_grad():
+            inference = attn(x, bias)
+        training = attn(x, bias)
+    finally:
+        regionvit_module.attention_in_chunks = original
+    assert chunked == [1]  # inference only
+    torch.testing.assert_close(inference, training.detach())
+    training.sum().backward()
+    assert attn.rel_pos.grad is None and attn.qkv.weight.grad is not None
+
+
+def test_chunked_mlp_and_attention_leave_the_model_output_unchanged():
+    """A whole video model, every MLP and attention in chunks of 50 rows, against the same weights in one call."""
     model = perturb_(RegionViT(**MINI, num_classes=4, num_frames=8, peg=True)).eval()
     x = torch.randn(2, 3, 8, 60, 60, generator=torch.Generator().manual_seed(3))  # 60: padded windows too
     outputs = []
     for chunk_rows in (50, 10**9):
         for module in model.modules():
-            if isinstance(module, Mlp):
+            if isinstance(module, (Mlp, Attention)):
                 module.chunk_rows = chunk_rows
         with torch.inference_mode():
             outputs.append(model(x))

@@ -67,7 +67,7 @@ def format_of(path: str) -> str:
 
 
 def _without_chunking(model: nn.Module) -> nn.Module:
-    """A copy whose MLPs run in one call: a traced row-chunk loop (:mod:`~videoregion.models.chunked_mlp`)
+    """A copy whose MLPs and attention run in one call: a traced row-chunk loop (:mod:`~videoregion.models.chunked`)
     would be fixed to the example's row count and wrong for another batch."""
     model = copy.deepcopy(model).eval()
     for module in model.modules():
