@@ -9,7 +9,9 @@ import sys
 import torch
 from torch import nn
 
+from videoregion.synthetic.classes import CLASSES
 from videoregion.synthetic.probe import make_probe_data, train_probe
+from videoregion.synthetic.statistics import STATISTICS, motion_statistics, pair_statistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "probe_synthetic.py")
@@ -73,3 +75,38 @@ def test_bad_arguments_are_one_line(capsys):
     assert load_tool().main(["--model-kwargs", "{nope"]) == 2  # the next one in this process (the same path)
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "--model-kwargs is not JSON" in err
+
+
+def _pair(*names):
+    return [next(i for i, c in enumerate(CLASSES) if c.name == n) for n in names]
+
+
+def test_a_turns_direction_is_third_order_and_a_moves_is_second():
+    """The finding of README "The rotation pair": pooled second-order motion tells left from right but not a
+    turn's direction; motion weighed by the object's side (third order) tells both."""
+    turn = pair_statistics(make_probe_data(_pair("rotate_cw", "rotate_ccw"), train_videos=60, test_videos=30))
+    move = pair_statistics(make_probe_data(_pair("move_right", "move_left"), train_videos=60, test_videos=30))
+    assert turn["second order, pooled"][1] <= 70 and turn["third order, pooled"][1] >= 90, turn
+    assert move["second order, pooled"][1] >= 95 and move["third order, pooled"][1] >= 90, move
+
+
+def test_statistics_are_odd_under_time_reversal():
+    videos = make_probe_data(_pair("rotate_cw", "rotate_ccw"), train_videos=2, test_videos=1).train_videos
+    reversed_videos = videos.flip(1)[:, 3:]  # the same sampled frames (0, 4, ..., 28 of 32), in reverse order
+    for kind in STATISTICS:
+        forward = motion_statistics(videos, kind)
+        backward = motion_statistics(reversed_videos, kind)
+        assert forward.shape == (4, 24 * (4 if "quadrant" in kind else 1))
+        torch.testing.assert_close(backward, -forward, atol=1e-6, rtol=1e-4)
+
+
+def test_tool_statistics_end_to_end(tmp_path):
+    out = tmp_path / "statistics.json"
+    proc = run_tool("--statistics", "--classes", "move_right,move_left", "--train-videos", "8",
+                    "--test-videos", "4", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert all(kind in proc.stdout for kind in STATISTICS)
+    result = json.loads(out.read_text())["statistics"]
+    assert set(result) == set(STATISTICS) and all(0 <= v["test"] <= 100 for v in result.values())
+    proc = run_tool("--statistics", "--classes", "grow,shrink,rotate_cw", timeout=60)
+    assert proc.returncode == 2 and "compares two classes" in proc.stderr

@@ -4,11 +4,16 @@
     python tools/probe_synthetic.py --model regionvit3d_nano --classes rotate_cw,rotate_ccw --steps 300
     python tools/probe_synthetic.py --model regionvit3d_nano --model-kwargs '{"stem_time_kernel": 3}'
     python tools/probe_synthetic.py --model r3d_nano --classes move_right,move_left --steps 150 --json r3d.json
+    python tools/probe_synthetic.py --statistics --classes rotate_cw,rotate_ccw     # no model: which order tells
 
 Renders the classes' videos into memory (no files), trains the model with the main job's recipe (8 frames
 every 4th, scale jitter 56-64 px, 56 px crops, AdamW 3e-4, batch 16, warmup then cosine) and tests 2 clips
 per held-out video; prints the test accuracy as it goes. One thread by default: on a machine shared with
 other jobs, two threads of one process wait for each other.
+
+--statistics trains no model: for a pair of classes it fits linear classifiers on hand-made motion
+statistics of second and third order (videoregion.synthetic.statistics) and prints their accuracy, which
+tells whether the pair differs in where things move or only in how motion relates to the object's shape.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from videoregion.errors import VideoRegionError
 from videoregion.models import create_model, model_info
 from videoregion.synthetic import CLASSES
 from videoregion.synthetic.probe import make_probe_data, train_probe
+from videoregion.synthetic.statistics import pair_statistics
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="data, initialisation and batches")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--json", help="write the result (and the arguments) to this file")
+    parser.add_argument("--statistics", action="store_true",
+                        help="no model: linear classifiers on second- and third-order motion statistics (two classes)")
     return parser.parse_args(argv)
 
 
@@ -54,10 +62,28 @@ def _class_indices(names: str) -> list[int]:
     return [known[n] for n in picked]
 
 
+def _statistics(args: argparse.Namespace, classes: list[int]) -> int:
+    if len(classes) != 2:
+        raise VideoRegionError(f"--statistics compares two classes, got --classes {args.classes!r}")
+    torch.set_num_threads(args.threads)
+    print(f"rendering {args.train_videos} + {args.test_videos} videos of each of {args.classes}", flush=True)
+    data = make_probe_data(classes, train_videos=args.train_videos, test_videos=args.test_videos, seed=args.seed)
+    results = pair_statistics(data)
+    for kind, (train, test) in results.items():
+        print(f"{kind:28s} train {train:5.1f}%  test {test:5.1f}%")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "statistics": {k: {"train": a, "test": b} for k, (a, b) in results.items()}},
+                      f, indent=1)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         classes = _class_indices(args.classes)
+        if args.statistics:
+            return _statistics(args, classes)
         try:
             extra = json.loads(args.model_kwargs)
         except json.JSONDecodeError as e:
