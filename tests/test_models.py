@@ -197,6 +197,7 @@ def _attention_inputs(shape, bias_shape, seed=0):
         ((7, 3, 11, 4), (3, 11, 11)),  # one bias for every window
         ((7, 3, 11, 4), (1, 3, 11, 11)),
         ((5, 2, 3, 11, 4), (2, 3, 11, 11)),  # windows cycling through two padding masks
+        ((7, 3, 11, 4), (7, 3, 11, 11)),  # a bias per sequence: chunked with the sequences
     ],
 )
 def test_plain_and_chunked_attention_equal_sdpa(shape, bias_shape):

@@ -50,13 +50,16 @@ def mlp_in_chunks(fc1: nn.Linear, act: nn.Module, fc2: nn.Linear, x: torch.Tenso
     return out.view(x.shape)
 
 
-def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def biased_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """softmax(q k^T / sqrt(d) + bias) v, in three plain steps; q, k, v (..., L, d), bias broadcastable to (..., L, L).
 
-    Every query must see at least one key with a finite bias (no guard against a row of -inf).
+    Every query must see at least one key with a finite bias (no guard against a row of -inf). ``out``
+    (not under autograd) receives the result.
     """
     logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + bias
-    return logits.softmax(-1) @ v
+    return torch.matmul(logits.softmax(-1), v, out=out)
 
 
 def attention_in_chunks(
@@ -65,10 +68,9 @@ def attention_in_chunks(
     """:func:`biased_attention` over the first dimension in chunks of about ``chunk_rows`` query rows."""
     per_item = q.numel() // (q.shape[0] * q.shape[-1])  # query rows (heads x tokens, ...) of one sequence
     step = max(1, chunk_rows // per_item)
+    per_sequence_bias = bias.dim() == q.dim() and bias.shape[0] > 1
     out = torch.empty(v.shape[:-2] + q.shape[-2:-1] + v.shape[-1:], dtype=v.dtype, device=v.device)
     for start in range(0, q.shape[0], step):
         chunk = slice(start, start + step)
-        logits = (q[chunk] * q.shape[-1] ** -0.5) @ k[chunk].transpose(-2, -1) + (
-            bias[chunk] if bias.dim() == q.dim() and bias.shape[0] > 1 else bias)
-        torch.matmul(logits.softmax(-1), v[chunk], out=out[chunk])
+        biased_attention(q[chunk], k[chunk], v[chunk], bias[chunk] if per_sequence_bias else bias, out=out[chunk])
     return out
