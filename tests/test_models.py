@@ -216,18 +216,15 @@ def test_plain_and_chunked_attention_equal_sdpa(shape, bias_shape):
         torch.testing.assert_close(ours, theirs)
 
 
-def test_attention_chunks_only_in_cpu_inference():
+def test_attention_chunks_only_in_cpu_inference(monkeypatch):
     attn = Attention(8, 2, rel_pos_size=1, chunk_rows=4)
     x, bias = torch.randn(6, 5, 8), torch.randn(2, 5, 5)
-    original = regionvit_module.attention_in_chunks
     chunked = []
-    regionvit_module.attention_in_chunks = lambda *a: chunked.append(1) or original(*a)
-    try:
-        with torch.no_grad():
-            inference = attn(x, bias)
-        training = attn(x, bias)
-    finally:
-        regionvit_module.attention_in_chunks = original
+    counted = lambda *a: chunked.append(1) or attention_in_chunks(*a)  # noqa: E731
+    monkeypatch.setattr(regionvit_module, "attention_in_chunks", counted)
+    with torch.no_grad():
+        inference = attn(x, bias)
+    training = attn(x, bias)
     assert chunked == [1]  # inference only
     torch.testing.assert_close(inference, training.detach())
     training.sum().backward()

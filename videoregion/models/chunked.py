@@ -9,7 +9,7 @@ batch 16: no measurable change) and lose nothing.
 
 Attention with a bias (RegionViT's local pass: many windows of ~100 tokens) is the same story with the
 logits in place of the hidden activations: softmax(q k^T + bias) v over a few windows at a time keeps
-their logits in the cache between the four steps (:func:`attention_in_chunks`).
+their logits in the cache between its steps (:func:`attention_in_chunks`).
 
 Chunking pays only where :func:`chunking_pays` says: on the CPU, without autograd (which would keep
 every chunk's activations anyway), without autocast (which does not cast the ``out=`` call), not while
@@ -28,7 +28,8 @@ CHUNK_ROWS = 4096
 
 
 def chunking_pays(x: torch.Tensor, chunk_rows: int) -> bool:
-    """Whether an MLP on ``x`` (..., C) should run in chunks of ``chunk_rows`` tokens."""
+    """Whether work on ``x`` (..., C) should run in chunks of ``chunk_rows`` rows: the MLP's tokens, or
+    attention's query rows (``x`` its queries, (..., L, d))."""
     rows = x.numel() // x.shape[-1]
     return (
         rows > chunk_rows
