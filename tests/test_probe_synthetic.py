@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from videoregion.synthetic.classes import CLASSES
-from videoregion.synthetic.probe import make_probe_data, train_probe
+from videoregion.synthetic.params import reverse_params, sample_params, video_rng
+from videoregion.synthetic.probe import make_probe_data, paired, train_probe
+from videoregion.synthetic.render import render_frames
 from videoregion.synthetic.statistics import STATISTICS, motion_statistics, pair_statistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,11 +57,36 @@ def test_a_model_that_can_learn_the_pair_does():
 def test_tool_end_to_end_writes_json(tmp_path):
     out = tmp_path / "probe.json"
     proc = run_tool("--classes", "rotate_cw,rotate_ccw", "--steps", "2", "--train-videos", "2",
-                    "--test-videos", "1", "--json", str(out))
+                    "--test-videos", "1", "--paired", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "final test top-1" in proc.stdout
+    assert "final test top-1" in proc.stdout and "paired: 8 training videos" in proc.stdout
     result = json.loads(out.read_text())
     assert len(result["per_class"]) == 2 and 0 <= result["top1"] <= 100
+
+
+def test_paired_adds_each_training_video_backwards_as_its_partner():
+    cw, ccw = _pair("rotate_cw", "rotate_ccw")
+    data = make_probe_data([ccw, cw], train_videos=2, test_videos=1)
+    both = paired(data)
+    assert both.train_labels.tolist() == [0, 0, 1, 1, 1, 1, 0, 0]
+    assert torch.equal(both.train_videos[:4], data.train_videos)
+    assert torch.equal(both.train_videos[4:], data.train_videos.flip(1))
+    assert torch.equal(both.test_videos, data.test_videos) and torch.equal(both.test_labels, data.test_labels)
+    # played backwards, a clockwise video is the anticlockwise video of the same draw: the labels are true
+    params = sample_params(video_rng(0, cw, 0), motion="rotate")
+    partner_class, partner_params = reverse_params(cw, params)
+    assert partner_class == ccw
+    assert torch.equal(both.train_videos[6], torch.from_numpy(render_frames(partner_class, partner_params)))
+
+
+def test_paired_needs_every_partner():
+    data = make_probe_data(_pair("move_right", "rotate_cw"), train_videos=1, test_videos=1)
+    try:
+        paired(data)
+    except ValueError as e:
+        assert "move_right" in str(e) and "rotate_cw" in str(e)
+    else:
+        raise AssertionError("paired() accepted classes without their partners")
 
 
 def load_tool():
@@ -75,6 +102,10 @@ def test_bad_arguments_are_one_line(capsys):
     assert load_tool().main(["--model-kwargs", "{nope"]) == 2  # the next one in this process (the same path)
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "--model-kwargs is not JSON" in err
+    assert load_tool().main(["--paired", "--classes", "move_right,rotate_cw", "--train-videos", "1",
+                             "--test-videos", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "partner: none for move_right, rotate_cw" in err
 
 
 def _pair(*names):

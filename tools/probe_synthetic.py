@@ -4,12 +4,17 @@
     python tools/probe_synthetic.py --model regionvit3d_nano --classes rotate_cw,rotate_ccw --steps 300
     python tools/probe_synthetic.py --model regionvit3d_nano --model-kwargs '{"stem_time_kernel": 3}'
     python tools/probe_synthetic.py --model r3d_nano --classes move_right,move_left --steps 150 --json r3d.json
+    python tools/probe_synthetic.py --model r3d_nano --paired --steps 300    # each video also played backwards
     python tools/probe_synthetic.py --statistics --classes rotate_cw,rotate_ccw     # no model: which order tells
 
 Renders the classes' videos into memory (no files), trains the model with the main job's recipe (8 frames
 every 4th, scale jitter 56-64 px, 56 px crops, AdamW 3e-4, batch 16, warmup then cosine) and tests 2 clips
 per held-out video; prints the test accuracy as it goes. One thread by default: on a machine shared with
 other jobs, two threads of one process wait for each other.
+
+--paired also trains on every training video played backwards, labelled as its partner class (the classes'
+partners must be among --classes): a model can no longer tell the classes by what the video shows, only by
+the direction of its motion; one that finds no direction feature stays at loss ln 2 instead of memorising.
 
 --statistics trains no model: for a pair of classes it fits linear classifiers on hand-made motion
 statistics of second and third order (videoregion.synthetic.statistics) and prints their accuracy, which
@@ -27,7 +32,7 @@ import torch
 from videoregion.errors import VideoRegionError
 from videoregion.models import create_model, model_info
 from videoregion.synthetic import CLASSES
-from videoregion.synthetic.probe import make_probe_data, train_probe
+from videoregion.synthetic.probe import make_probe_data, paired, train_probe
 from videoregion.synthetic.statistics import pair_statistics
 
 
@@ -47,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="data, initialisation and batches")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--json", help="write the result (and the arguments) to this file")
+    parser.add_argument("--paired", action="store_true",
+                        help="also train on each training video played backwards, labelled as its partner class")
     parser.add_argument("--statistics", action="store_true",
                         help="no model: linear classifiers on second- and third-order motion statistics (two classes)")
     return parser.parse_args(argv)
@@ -99,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.model} {extra or ''}: {sum(p.numel() for p in model.parameters()):,} parameters; rendering "
               f"{args.train_videos} + {args.test_videos} videos of each of {args.classes}", flush=True)
         data = make_probe_data(classes, train_videos=args.train_videos, test_videos=args.test_videos, seed=args.seed)
+        if args.paired:
+            data = paired(data)
+            print(f"paired: {len(data.train_videos)} training videos, each also played backwards as its partner",
+                  flush=True)
         result = train_probe(model, data, steps=args.steps, lr=args.lr, batch=args.batch, frames=args.frames,
                              stride=args.stride, seed=args.seed, log=lambda line: print(line, flush=True))
     except (VideoRegionError, ValueError, TypeError) as e:

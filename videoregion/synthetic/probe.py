@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classes import CLASSES
+from .classes import CLASSES, partner
 from .params import sample_params, video_rng
 from .render import render_frames
 
-__all__ = ["ProbeData", "ProbeResult", "make_probe_data", "train_probe"]
+__all__ = ["ProbeData", "ProbeResult", "make_probe_data", "paired", "train_probe"]
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1)
@@ -68,6 +68,25 @@ def make_probe_data(classes: Sequence[int], *, train_videos: int, test_videos: i
     train = _render(classes, 0, train_videos, seed)
     test = _render(classes, _TEST_OFFSET, test_videos, seed)
     return ProbeData(tuple(classes), *train, *test)
+
+
+def paired(data: ProbeData) -> ProbeData:
+    """``data`` with every training video also played backwards, labelled as its partner class.
+
+    A synthetic video played backwards is a video of the partner class (:func:`~.params.reverse_params`),
+    so each object and its motion appear in both directions with both labels: what the video shows no
+    longer tells the class, only the direction of its motion does. A model that fits these training videos
+    has found a direction feature; one that cannot stays at chance (loss ln 2 for two classes) instead of
+    memorising the videos. Every class's partner must be among ``data.classes``; the test videos are kept.
+    """
+    position = {c: i for i, c in enumerate(data.classes)}
+    missing = [CLASSES[c].name for c in data.classes if partner(c) not in position]
+    if missing:
+        raise ValueError(f"paired training needs each class's partner: none for {', '.join(missing)}")
+    partner_label = torch.tensor([position[partner(c)] for c in data.classes])
+    return ProbeData(data.classes, torch.cat([data.train_videos, data.train_videos.flip(1)]),
+                     torch.cat([data.train_labels, partner_label[data.train_labels]]),
+                     data.test_videos, data.test_labels)
 
 
 def _clip(video: torch.Tensor, start: int, frames: int, stride: int, scale: int) -> torch.Tensor:
