@@ -4,6 +4,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from videoregion.config import load_config
 from videoregion.errors import ConfigError
@@ -312,7 +313,8 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("frames", [8, 16])
-@pytest.mark.parametrize("arch", [dict(stem="3conv", peg=False, window=7), dict(stem="1conv", peg=True, window=14)])
+@pytest.mark.parametrize("arch", [dict(stem="3conv", peg=False, window=7), dict(stem="1conv", peg=True, window=14),
+                                  dict(stem="cnn", head_pool="all", window=7)])  # nano's stem and head
 def test_boring_video_gives_the_2d_output(tmp_path, frames, arch):
     """I3D's test of inflation: a clip of one frame repeated gives the image model's logits."""
     image_model = perturb_(RegionViT(**MINI, **arch, num_classes=10)).eval()
@@ -459,3 +461,34 @@ def test_a_registry_entry_must_be_consistent():
     with pytest.raises(ValueError, match="fixed-input model must take num_frames and input_size"):
         ModelInfo(name="m", input="clip", input_size=56, num_frames=8, options=frozenset({"num_frames"}),
                   fixed_input=True)
+
+
+def test_cnn_stem_makes_stride_4_local_tokens_from_every_frame():
+    from videoregion.models.regionvit import ConvNetTokenizer
+
+    video = ConvNetTokenizer(dim=16, tubelet_size=2)
+    assert video(torch.randn(2, 3, 8, 56, 44)).shape == (2 * 4, 16, 14, 11)
+    assert [m.kernel_size for m in video.proj if isinstance(m, nn.Conv3d)] == [(3, 3, 3)] * 3 + [(2, 3, 3)]
+    assert sum(isinstance(m, nn.GroupNorm) and m.num_groups == m.num_channels for m in video.proj) == 3
+    image = ConvNetTokenizer(dim=16, tubelet_size=None)
+    assert image(torch.randn(2, 3, 56, 44)).shape == (2, 16, 14, 11)
+    # normalised per clip and channel, not per batch: a clip's tokens do not depend on the clips beside it
+    clips = torch.randn(3, 3, 8, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(video(clips)[:4], video(clips[:1]))
+
+
+def test_head_pools_regional_tokens_or_all_tokens():
+    x = torch.randn(2, 3, 8, 56, 56)
+    regional = RegionViT(**MINI, num_classes=3, num_frames=8).eval()
+    every = RegionViT(**MINI, num_classes=3, num_frames=8, head_pool="all").eval()
+    every.load_state_dict(regional.state_dict())
+    with torch.no_grad():
+        # at 8x56 the last stage has 2 tubes of 1 region and 4 local steps of 2x2 local tokens
+        assert regional.forward_features(x).shape == (2, 2, 128)
+        tokens = every.forward_features(x)
+        assert tokens.shape == (2, 2 * 2 + 4 * 4, 128)
+        torch.testing.assert_close(tokens[:, 0], tokens[:, 1])  # a regional token once per local step it covers
+        torch.testing.assert_close(tokens[:, :4:2], regional.forward_features(x))
+    with pytest.raises(ConfigError, match="head_pool must be 'regional' or 'all'"):
+        RegionViT(**MINI, head_pool="local")

@@ -60,8 +60,12 @@ def test_config_key_reaches_the_model_and_peers_refuse_it():
     from videoregion.models import build_model
 
     cfg_path = os.path.join(os.path.dirname(__file__), "..", "configs", "synthetic_regionvit.yaml")
-    model = build_model(load_config([cfg_path], ["MODEL.STEM_TIME_KERNEL", "3", "MODEL.NUM_CLASSES", "4"]))
+    model = build_model(load_config([cfg_path], ["MODEL.STEM_TIME_KERNEL", "3", "MODEL.NUM_CLASSES", "4",
+                                                 "MODEL.NAME", "regionvit3d_tiny"]))
     assert sum(isinstance(m, TimeConv) for m in model.modules()) == 2
+    # nano's stem is a 3D CNN that already sees neighbouring frames: the key is refused, not ignored
+    with pytest.raises(ConfigError, match="'cnn' stem already sees 3 frames"):
+        build_model(load_config([cfg_path], ["MODEL.STEM_TIME_KERNEL", "3"]))
     cfg = load_config([cfg_path], ["MODEL.STEM_TIME_KERNEL", "3", "MODEL.NAME", "x3d_xs"])
     with pytest.raises(ConfigError, match="MODEL.STEM_TIME_KERNEL is 3 but x3d_xs"):
         build_model(cfg)

@@ -13,13 +13,14 @@ The main job's clips are small (8 frames at 56 px). The ``*_nano`` variants are 
 each scaled the way its family scales (width, then depth) to within +-25% of the 0.292 GFLOPs that
 ``regionvit3d_nano`` cost there (fvcore, one multiply-add = one FLOP, attention counted; 14 classes) while
 its last two stages padded their 4x4 and 2x2 local maps to whole 7x7 windows. It now attends in windows
-the size of such maps (``Stage.window_hw``: the same outputs) and costs 0.079 GFLOPs, so each ``*_nano``
-peer has 3.5-4.5 times its compute. Measured with
+the size of such maps (``Stage.window_hw``: the same outputs); since its local tokens come from a small 3D
+CNN (the ``"cnn"`` stem) it costs 0.161 GFLOPs, so each ``*_nano`` peer has 1.7-2.2 times its compute.
+Measured with
 ``tools/count_flops.py --model NAME --frames 8 --size 56 --num-classes 14`` and, at the published input,
 ``--num-classes 400`` (parameters at that class count):
 
     model              params    GFLOPs 8x56   published input   params     GFLOPs there
-    regionvit3d_nano    1.58 M      0.079         (16 x 224)       1.68 M       2.21   (ours)
+    regionvit3d_nano    1.63 M      0.161         (16 x 224)       1.73 M       4.85   (ours)
     swin3d_nano         6.30 M      0.327              -
     mvit_v2_nano        3.86 M      0.291              -
     r3d_nano            2.08 M      0.358              -

@@ -182,7 +182,7 @@ class LocalTokenizer(nn.Module):
         elif stem == "1conv":
             self.proj = nn.Sequential(first_conv(dim, 8, 4, 3))
         else:
-            raise ValueError(f"unknown stem {stem!r}: expected '3conv' or '1conv'")
+            raise ValueError(f"unknown stem {stem!r}: expected '3conv', '1conv' or 'cnn'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
@@ -192,6 +192,47 @@ class LocalTokenizer(nn.Module):
         for layer in self.proj[1:]:
             x = layer.forward_folded(x, batch) if isinstance(layer, TimeConv) else layer(x)
         return x
+
+
+class ConvNetTokenizer(nn.Module):
+    """Local tokens at stride 4 from a small CNN: the ``"cnn"`` stem (not the authors'; nano's).
+
+    Four 3x3 convolutions (dim/2, dim, dim, dim channels, strides 2, 2, 1, 1), the first three each
+    followed by a per-channel normalisation over the whole map (GroupNorm with one group per channel:
+    instance normalisation) and GELU. In video mode the first three are 3x3x3 at the full frame rate,
+    time padded by repeating the first and last frame, and the fourth folds ``tubelet_size`` frames into a
+    local time step (kernel = stride in time); mean-inflated 2D weights then give a static clip exactly the
+    2D response. Why this stem: a turn's direction is a third-order, position-invariant motion feature
+    that nano's two-frame tubelet convs with per-position LayerNorm did not learn, and a CNN with
+    per-channel normalisation learns within a few hundred steps (README, "The rotation pair").
+    Input (B, 3, [T,] H, W); output (B * T / tubelet_size, dim, H / 4, W / 4).
+    """
+
+    def __init__(self, *, dim: int, tubelet_size: int | None, in_chans: int = 3) -> None:
+        super().__init__()
+        self.video = tubelet_size is not None
+        conv = nn.Conv3d if self.video else nn.Conv2d
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for out, stride in zip((dim // 2, dim, dim), (2, 2, 1)):
+            if self.video:
+                layers.append(nn.Conv3d(channels, out, 3, (1, stride, stride), (0, 1, 1)))
+            else:
+                layers.append(nn.Conv2d(channels, out, 3, stride, 1))
+            layers += [nn.GroupNorm(out, out), nn.GELU()]
+            channels = out
+        if self.video:
+            layers.append(conv(channels, dim, (tubelet_size, 3, 3), (tubelet_size, 1, 1), (0, 1, 1)))
+        else:
+            layers.append(conv(channels, dim, 3, 1, 1))
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.proj:
+            if self.video and isinstance(layer, nn.Conv3d) and layer.kernel_size[0] == 3:
+                x = F.pad(x, (0, 0, 0, 0, 1, 1), mode="replicate")  # time: repeat the first and last frame
+            x = layer(x)
+        return _fold_time(x) if self.video else x
 
 
 class RegionTokenizer(nn.Module):
@@ -482,6 +523,7 @@ class RegionViT(nn.Module):
         depths: Sequence[int],
         num_heads: Sequence[int],
         stem: str = "3conv",
+        head_pool: str = "regional",
         window: int = 7,
         peg: bool = False,
         mlp_ratio: float = 4.0,
@@ -515,9 +557,17 @@ class RegionViT(nn.Module):
         self.num_classes = num_classes
         self.num_features = dims[-1]
 
-        self.local_embed = LocalTokenizer(
-            dim=dims[0], stem=stem, tubelet_size=tubelet_size if self.video else None, time_kernel=stem_time_kernel
-        )
+        if head_pool not in ("regional", "all"):
+            raise ConfigError(f"head_pool must be 'regional' or 'all', got {head_pool!r}")
+        self.head_pool = head_pool
+        if stem == "cnn":
+            if stem_time_kernel != 1:
+                raise ConfigError("stem_time_kernel applies to the '3conv' stem; the 'cnn' stem already sees 3 frames")
+            self.local_embed = ConvNetTokenizer(dim=dims[0], tubelet_size=tubelet_size if self.video else None)
+        else:
+            self.local_embed = LocalTokenizer(
+                dim=dims[0], stem=stem, tubelet_size=tubelet_size if self.video else None, time_kernel=stem_time_kernel
+            )
         self.region_embed = RegionTokenizer(
             dim=dims[0], region_px=4 * window, region_frames=tubelet_size * region_steps if self.video else None
         )
@@ -600,7 +650,9 @@ class RegionViT(nn.Module):
         return table
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, 3, [T,] H, W) -> the normalised regional tokens of the last stage, (B, R, C)."""
+        """x (B, 3, [T,] H, W) -> the normalised tokens the head pools, (B, R, C): the last stage's regional
+        tokens; with ``head_pool="all"`` each regional token once per local time step it covers, then the
+        local tokens, (B, R * region_steps + L, C)."""
         self._check_input(x)
         batch = x.shape[0]
         local = self.local_embed(x)  # (B*Tl, C, H/4, W/4)
@@ -610,8 +662,14 @@ class RegionViT(nn.Module):
             region = (region + self._time_embed(region.shape[1])[None, :, :, None, None]).flatten(0, 1)
         for stage in self.stages:
             region, local = stage(region, local, batch)
-        region_tokens = rearrange(region, "(b t) c h w -> b (t h w) c", b=batch)
-        return self.norm(region_tokens)
+        tokens = rearrange(region, "(b t) c h w -> b (t h w) c", b=batch)
+        if self.head_pool == "all":
+            # each regional token stands once per local time step it covers, as its local tokens do, so that
+            # a static clip pools as the image does
+            regional = rearrange(region, "(b t) c h w -> b t (h w) c", b=batch)
+            regional = regional.repeat_interleave(self.region_steps, dim=1).flatten(1, 2)
+            tokens = torch.cat([regional, rearrange(local, "(b t) c h w -> b (t h w) c", b=batch)], dim=1)
+        return self.norm(tokens)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """(B, R, C) regional tokens -> (B, C) pooled features if ``pre_logits`` else (B, classes)."""
@@ -639,10 +697,12 @@ def _init_weights(module: nn.Module) -> None:
 
 
 # ----------------------------------------------------------------------------- variants
-# The paper's architectures, and nano: not in the paper, a quarter of tiny's compute at small inputs, for
-# CPU-sized runs (the synthetic main job). Each is registered twice below: as the 2D model for images
-# (regionvit_<arch>_224) and inflated in time for clips (regionvit3d_<arch>).
-_NANO = dict(stem="3conv", dims=(32, 64, 128, 256), num_heads=(1, 2, 4, 8), depths=(1, 1, 2, 1))
+# The paper's architectures, and nano: not in the paper, for CPU-sized runs (the synthetic main job), with
+# tiny's layout at half the width and fewer blocks, a small CNN as its local tokenizer and a head that pools
+# local tokens beside regional ones (without them it did not learn a turn's direction: README, "The rotation
+# pair"). Each is registered twice below: as the 2D model for images (regionvit_<arch>_224) and inflated in
+# time for clips (regionvit3d_<arch>).
+_NANO = dict(stem="cnn", head_pool="all", dims=(32, 64, 128, 256), num_heads=(1, 2, 4, 8), depths=(1, 1, 2, 1))
 _TINY = dict(stem="3conv", dims=(64, 128, 256, 512), num_heads=(2, 4, 8, 16), depths=(2, 2, 8, 2))
 _SMALL = dict(stem="3conv", dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 8, 2))
 _MEDIUM = dict(stem="1conv", dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 14, 2))
