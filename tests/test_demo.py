@@ -391,7 +391,7 @@ def test_bad_input_is_one_line_and_an_exit_code(trained, tmp_path, case):
         checkpoint = None
         args = ["--cfg", trained["cfg"], "--opts", "OUTPUT_DIR", str(tmp_path / "untrained")]
         expected = r"no checkpoint in .*untrained/checkpoints: train the model first \(python tools/run_net.py"
-    elif case == "checkpoint does not fit the config":  # the main job: 12 classes, 8 frames; the checkpoint 3, 4
+    elif case == "checkpoint does not fit the config":  # the main job: 14 classes, 8 frames; the checkpoint 3, 4
         args = ["--cfg", os.path.join(ROOT, "configs", "synthetic_regionvit.yaml")]
         expected = "checkpoint_best.pyth does not fit RegionViT: (missing|unexpected|wrong shape)"
     elif case == "unknown output format":

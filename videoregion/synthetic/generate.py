@@ -125,7 +125,7 @@ def generate_dataset(
 
     The same arguments give the same files (and the same decoded frames), whatever ``workers``
     (processes that render and encode in parallel; 1 works in this process). ``num_classes``
-    (even, at most 14) keeps the first pairs only: 12 for the main job, fewer for tiny test datasets.
+    (even, at most 14) keeps the first pairs only (the main job takes all 14; tiny test datasets fewer).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown dataset format {fmt!r}; expected one of {FORMATS}")
