@@ -194,6 +194,13 @@ class LocalTokenizer(nn.Module):
         return x
 
 
+class _FramePaddedConv3d(nn.Conv3d):
+    """A conv with time kernel 3 whose input is padded in time by repeating its first and last frame."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (0, 0, 0, 0, 1, 1), mode="replicate"))
+
+
 class ConvNetTokenizer(nn.Module):
     """Local tokens at stride 4 from a small CNN: the ``"cnn"`` stem (not the authors'; nano's).
 
@@ -211,27 +218,23 @@ class ConvNetTokenizer(nn.Module):
     def __init__(self, *, dim: int, tubelet_size: int | None, in_chans: int = 3) -> None:
         super().__init__()
         self.video = tubelet_size is not None
-        conv = nn.Conv3d if self.video else nn.Conv2d
         layers: list[nn.Module] = []
         channels = in_chans
         for out, stride in zip((dim // 2, dim, dim), (2, 2, 1)):
             if self.video:
-                layers.append(nn.Conv3d(channels, out, 3, (1, stride, stride), (0, 1, 1)))
+                layers.append(_FramePaddedConv3d(channels, out, 3, (1, stride, stride), (0, 1, 1)))
             else:
                 layers.append(nn.Conv2d(channels, out, 3, stride, 1))
             layers += [nn.GroupNorm(out, out), nn.GELU()]
             channels = out
         if self.video:
-            layers.append(conv(channels, dim, (tubelet_size, 3, 3), (tubelet_size, 1, 1), (0, 1, 1)))
+            layers.append(nn.Conv3d(channels, dim, (tubelet_size, 3, 3), (tubelet_size, 1, 1), (0, 1, 1)))
         else:
-            layers.append(conv(channels, dim, 3, 1, 1))
+            layers.append(nn.Conv2d(channels, dim, 3, 1, 1))
         self.proj = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.proj:
-            if self.video and isinstance(layer, nn.Conv3d) and layer.kernel_size[0] == 3:
-                x = F.pad(x, (0, 0, 0, 0, 1, 1), mode="replicate")  # time: repeat the first and last frame
-            x = layer(x)
+        x = self.proj(x)
         return _fold_time(x) if self.video else x
 
 
