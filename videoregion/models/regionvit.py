@@ -665,17 +665,16 @@ class RegionViT(nn.Module):
             region = (region + self._time_embed(region.shape[1])[None, :, :, None, None]).flatten(0, 1)
         for stage in self.stages:
             region, local = stage(region, local, batch)
-        tokens = rearrange(region, "(b t) c h w -> b (t h w) c", b=batch)
-        if self.head_pool == "all":
-            # each regional token stands once per local time step it covers, as its local tokens do, so that
-            # a static clip pools as the image does
-            regional = rearrange(region, "(b t) c h w -> b t (h w) c", b=batch)
-            regional = regional.repeat_interleave(self.region_steps, dim=1).flatten(1, 2)
-            tokens = torch.cat([regional, rearrange(local, "(b t) c h w -> b (t h w) c", b=batch)], dim=1)
-        return self.norm(tokens)
+        if self.head_pool == "regional":
+            return self.norm(rearrange(region, "(b t) c h w -> b (t h w) c", b=batch))
+        # each regional token stands once per local time step it covers, as its local tokens do, so that a
+        # static clip pools as the image does
+        regional = rearrange(region, "(b t) c h w -> b t (h w) c", b=batch)
+        regional = regional.repeat_interleave(self.region_steps, dim=1).flatten(1, 2)
+        return self.norm(torch.cat([regional, rearrange(local, "(b t) c h w -> b (t h w) c", b=batch)], dim=1))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """(B, R, C) regional tokens -> (B, C) pooled features if ``pre_logits`` else (B, classes)."""
+        """(B, N, C) tokens of :meth:`forward_features` -> (B, C) pooled if ``pre_logits``, else (B, classes)."""
         x = self.head_drop(x.mean(dim=1))
         return x if pre_logits else self.head(x)
 
