@@ -1,5 +1,6 @@
 """Live input: StreamClassifier, and tools/demo.py --stream fed a generated video on stdin (bounded waits)."""
 
+import contextlib
 import json
 import os
 import queue
@@ -113,6 +114,33 @@ def test_a_model_that_falls_behind_drops_frames_and_keeps_the_windows(predictor,
     assert [r.window.index for r in results] == list(range(len(results)))
     assert [r.window for r in results] == sliding_windows(60, 30.0, *predictor.window_span(30.0))
     assert results[-1].dropped <= summary.dropped
+
+
+def test_stopping_a_stdin_stream_ends_its_reader_while_the_pipe_stays_open(predictor, tmp_path, monkeypatch):  # noqa: F811
+    # a reader left blocked on the pipe would outlive run(), and a process exiting under it can abort
+    data = open(make_video(tmp_path / "clip.mkv", num_frames=300), "rb").read()
+    read_end, write_end = os.pipe()
+    stdin = open(read_end, "rb")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    stop, results = threading.Event(), []
+
+    def write():  # half the video, and the pipe is not closed
+        with contextlib.suppress(OSError):
+            os.write(write_end, data[: len(data) // 2])
+
+    threading.Thread(target=write, daemon=True).start()
+
+    def result(r):
+        results.append(r)
+        stop.set()
+
+    started = time.monotonic()
+    summary = StreamClassifier(predictor, start_timeout=30).run(StreamSource.parse("-"), result, stop=stop)
+    assert summary.stopped and len(results) == 1
+    assert time.monotonic() - started < 20  # not the reader's 31 s join bound
+    assert not any(t.name == "stream-reader" and t.is_alive() for t in threading.enumerate())
+    stdin.close()
+    os.close(write_end)
 
 
 @pytest.mark.parametrize("source", ["missing.mp4", "not_a_video.txt"])

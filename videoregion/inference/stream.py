@@ -16,8 +16,11 @@ its last frame is scored, as for a file; a stream shorter than one window is one
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import queue
+import select
 import sys
 import threading
 import time
@@ -61,16 +64,40 @@ class StreamSource:
     def stdin(self) -> bool:
         return self.url == "-"
 
-    def open(self, timeout: float):
-        """The opened input container; a VideoError that names the source when it cannot be opened."""
+    def open(self, timeout: float, stop: threading.Event | None = None):
+        """The opened input container; a VideoError that names the source when it cannot be opened.
+
+        Reading stdin ends (as at the end of the stream) soon after ``stop`` is set; reading a URL gives
+        up after ``timeout`` seconds without data.
+        """
         try:
-            if self.stdin:  # unbuffered: a reader blocked on a buffered stdin holds its lock, and then Python
-                # cannot shut down while it waits
-                return av.open(open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), format=self.format,
+            if self.stdin:
+                return av.open(_Pipe(sys.stdin.fileno(), stop or threading.Event()), format=self.format,
                                options=LIVE_OPTIONS)
             return av.open(self.url, format=self.format, options=LIVE_OPTIONS, timeout=(timeout, timeout))
         except (av.FFmpegError, OSError) as e:
             raise VideoError(self.url, f"cannot open the stream ({e})") from None
+
+
+class _Pipe(io.RawIOBase):
+    """A pipe's file descriptor read without buffering, at its end once ``stop`` is set.
+
+    A reader blocked on the pipe would otherwise outlive the stream: a thread still decoding while the
+    interpreter shuts down is killed inside torch or FFmpeg (the process aborts).
+    """
+
+    def __init__(self, fd: int, stop: threading.Event, poll: float = 0.05):
+        super().__init__()
+        self.fd, self.stop, self.poll = fd, stop, poll
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.stop.is_set():
+            if select.select([self.fd], [], [], self.poll)[0]:
+                return os.readv(self.fd, [buffer])
+        return 0
 
 
 @dataclass
@@ -139,7 +166,7 @@ class _Reader(threading.Thread):
 
     def run(self) -> None:
         try:
-            container = self.source.open(self.timeout)
+            container = self.source.open(self.timeout, self.stop)
         except VideoError as e:
             self.put(e)
             return
@@ -236,8 +263,11 @@ class StreamClassifier:
         reader.start()
         try:
             return self._consume(reader, source, on_result, on_frame, stop, on_start)
-        finally:
+        finally:  # the reader ends at its next frame, or when its source gives up waiting for one
             reader.stop.set()
+            reader.join(self.start_timeout + 1)
+            if reader.is_alive():
+                logger.warning("%s: the reader did not stop within %g s", source.url, self.start_timeout + 1)
 
     def _next(self, reader: _Reader, source: StreamSource, stop: threading.Event):
         """The next queue item; None once ``stop`` is set."""
