@@ -23,7 +23,7 @@ from .classes import CLASSES, partner
 from .params import sample_params, video_rng
 from .render import render_frames
 
-__all__ = ["ProbeData", "ProbeResult", "make_probe_data", "paired", "train_probe"]
+__all__ = ["ProbeData", "ProbeResult", "clip_of", "make_probe_data", "paired", "train_probe"]
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1)
@@ -89,8 +89,9 @@ def paired(data: ProbeData) -> ProbeData:
                      data.test_videos, data.test_labels)
 
 
-def _clip(video: torch.Tensor, start: int, frames: int, stride: int, scale: int) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (3, frames, scale, scale) float in [0, 1]."""
+def clip_of(video: torch.Tensor, start: int, frames: int, stride: int, scale: int) -> torch.Tensor:
+    """Frames start, start + stride, ... of ``video``: (T, H, W, 3) uint8 -> (3, frames, scale, scale) float
+    in [0, 1] (the probes' and the statistics' one frame sampler)."""
     index = torch.arange(start, start + (frames - 1) * stride + 1, stride)
     clip = video[index].permute(3, 0, 1, 2).float() / 255
     if scale != clip.shape[-1]:
@@ -108,7 +109,7 @@ def _train_batch(data: ProbeData, g: torch.Generator, *, batch: int, frames: int
         start = int(torch.randint(video.shape[0] - span + 1, (1,), generator=g))
         scale = int(torch.randint(crop, max_scale + 1, (1,), generator=g))
         y, x = (int(torch.randint(scale - crop + 1, (1,), generator=g)) for _ in range(2))
-        clips.append(_clip(video, start, frames, stride, scale)[:, :, y : y + crop, x : x + crop])
+        clips.append(clip_of(video, start, frames, stride, scale)[:, :, y : y + crop, x : x + crop])
     return (torch.stack(clips) - _MEAN) / _STD, data.train_labels[picks]
 
 
@@ -118,7 +119,7 @@ def _test_views(data: ProbeData, *, frames: int, stride: int, crop: int) -> list
     views = []
     for start in sorted({0, length - span}):
         o = (size - crop) // 2
-        clips = [_clip(v, start, frames, stride, size)[:, :, o : o + crop, o : o + crop] for v in data.test_videos]
+        clips = [clip_of(v, start, frames, stride, size)[:, :, o : o + crop, o : o + crop] for v in data.test_videos]
         views.append((torch.stack(clips) - _MEAN) / _STD)
     return views
 

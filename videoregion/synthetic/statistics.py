@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .probe import ProbeData, _clip
+from .probe import ProbeData, clip_of
 
 __all__ = ["STATISTICS", "motion_statistics", "pair_statistics"]
 
@@ -31,7 +31,7 @@ STATISTICS = ("second order, pooled", "second order, per quadrant", "third order
 
 def _grey_clips(videos: torch.Tensor, frames: int, stride: int, size: int) -> torch.Tensor:
     """(N, T, H, W, 3) uint8 -> (N, frames, size, size) float, the first ``frames`` every ``stride``, grey."""
-    return torch.stack([_clip(video, 0, frames, stride, size).mean(0) for video in videos])
+    return torch.stack([clip_of(video, 0, frames, stride, size).mean(0) for video in videos])
 
 
 def motion_statistics(videos: torch.Tensor, kind: str, *, radius: int = 3, frames: int = 8, stride: int = 4,
