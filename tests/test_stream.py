@@ -134,10 +134,9 @@ def test_stopping_a_stdin_stream_ends_its_reader_while_the_pipe_stays_open(predi
         results.append(r)
         stop.set()
 
-    started = time.monotonic()
-    summary = StreamClassifier(predictor, start_timeout=30).run(StreamSource.parse("-"), result, stop=stop)
+    summary = StreamClassifier(predictor, start_timeout=5).run(StreamSource.parse("-"), result, stop=stop)
     assert summary.stopped and len(results) == 1
-    assert time.monotonic() - started < 20  # not the reader's 31 s join bound
+    # still blocked on the pipe, the reader would outlive run()'s bounded join
     assert not any(t.name == "stream-reader" and t.is_alive() for t in threading.enumerate())
     stdin.close()
     os.close(write_end)
