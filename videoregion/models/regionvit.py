@@ -435,8 +435,10 @@ class Stage(nn.Module):
         pad_w = region.shape[-1] * ww - local.shape[-1]
         if pad_h or pad_w:
             local = F.pad(local, (0, pad_w, 0, pad_h))
+        # channels last first, then runs of ww * C values into their windows: onnxruntime has fast paths for
+        # both copies and none for one 8-D transpose (regionvit3d_small 16x224: 1.09x at batch 1; eager the same)
         local = rearrange(
-            local, "(b tr tw) c (hr wh) (wr ww) -> (b tr hr wr) (tw wh ww) c",
+            local.permute(0, 2, 3, 1), "(b tr tw) (hr wh) (wr ww) c -> (b tr hr wr) (tw wh ww) c",
             b=batch, tw=self.region_steps, wh=wh, ww=ww,
         )
         region = rearrange(region, "n c hr wr -> (n hr wr) 1 c")
@@ -451,10 +453,10 @@ class Stage(nn.Module):
         region = rearrange(windows[:, 0], "(n hr wr) c -> n c hr wr", hr=hr, wr=wr)
         local = rearrange(
             windows[:, 1:],
-            "(b tr hr wr) (tw wh ww) c -> (b tr tw) c (hr wh) (wr ww)",
+            "(b tr hr wr) (tw wh ww) c -> (b tr tw) (hr wh) (wr ww) c",
             b=batch, hr=hr, wr=wr, tw=self.region_steps, wh=window_hw[0], ww=window_hw[1],
         )
-        return region, local[..., : local_hw[0], : local_hw[1]]
+        return region, local[:, : local_hw[0], : local_hw[1]].permute(0, 3, 1, 2).contiguous()
 
     def padding_mask(
         self, region_hw: tuple[int, int], local_hw: tuple[int, int], device: torch.device,
